@@ -1,0 +1,58 @@
+import type { Secret } from './secret.js';
+
+/** How the probes of one check combine into the device's verdict. */
+export type UpWhen = 'any' | 'all' | 'icmp' | 'snmp';
+export type SnmpVersion = '1' | '2c' | '3';
+export type SnmpAuthProtocol = 'md5' | 'sha' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
+export type SnmpPrivProtocol = 'des' | 'aes' | 'aes256b' | 'aes256r';
+export type Role = 'all' | 'scheduler' | 'worker';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface SnmpV3Config {
+  user: string;
+  auth_protocol: SnmpAuthProtocol;
+  auth_key: Secret | undefined;
+  auth_key_file: string | undefined;
+  priv_protocol: SnmpPrivProtocol;
+  priv_key: Secret | undefined;
+  priv_key_file: string | undefined;
+}
+
+/**
+ * The effective configuration. Keys mirror the YAML file one to one (snake_case),
+ * so the docs, `config/default.yaml` and the code share one vocabulary.
+ */
+export interface Config {
+  inventory: {
+    url: string;
+    token: Secret | undefined;
+    token_file: string | undefined;
+    page_size: number;
+    filters: { organization: number[]; type: number[] };
+    timeout_ms: number;
+    retries: number;
+    detail_concurrency: number;
+  };
+  redis: { url: Secret; prefix: string };
+  schedule: { interval_seconds: number; cron: string | undefined; spread: number };
+  probes: {
+    up_when: UpWhen;
+    icmp: { enabled: boolean; count: number; timeout_ms: number };
+    snmp: {
+      enabled: boolean;
+      version: SnmpVersion;
+      port: number;
+      timeout_ms: number;
+      retries: number;
+      community: Secret | undefined;
+      community_file: string | undefined;
+      v3: SnmpV3Config;
+    };
+  };
+  status: { down_after: number; up_after: number };
+  worker: { concurrency: number };
+  reporter: { patches_per_second: number; attempts: number; backoff_ms: number; max_backoff_ms: number };
+  metrics: { port: number; host: string };
+  log: { level: LogLevel };
+  shutdown: { grace_seconds: number };
+}

@@ -1,0 +1,140 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const P = 'inventory_prober_';
+
+/**
+ * Every metric the prober exports, defined once. Built on an injected registry so each test
+ * (and each process) gets its own. Labels never carry secrets: no community, no token, no URL.
+ */
+export class Metrics {
+  readonly registry: Registry;
+
+  readonly sweepsTotal: Counter<'result'>;
+  readonly sweepDurationSeconds: Histogram;
+  readonly sweepDevices: Gauge<'result'>;
+  readonly lastSweepSuccessTimestampSeconds: Gauge;
+  readonly invalidDevices: Gauge;
+  readonly invalidDevicesTotal: Counter<'reason'>;
+
+  readonly inventoryRequestsTotal: Counter<'method' | 'code'>;
+  readonly inventoryRequestDurationSeconds: Histogram<'method'>;
+
+  readonly probesTotal: Counter<'probe' | 'outcome'>;
+  readonly probeDurationSeconds: Histogram<'probe' | 'outcome'>;
+  readonly checksTotal: Counter<'outcome'>;
+
+  readonly flipsTotal: Counter<'to'>;
+  readonly rebootsTotal: Counter;
+
+  readonly patchesTotal: Counter<'result'>;
+  readonly patchFailuresTotal: Counter<'reason'>;
+  readonly patchQueueDepth: Gauge;
+  readonly queueJobs: Gauge<'queue' | 'state'>;
+
+  constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
+    this.registry = registry;
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: P });
+    const r = [registry];
+
+    this.sweepsTotal = new Counter({
+      name: `${P}sweeps_total`,
+      help: 'Inventory sweeps by result: ok, failed, or skipped because another was still running.',
+      labelNames: ['result'],
+      registers: r,
+    });
+    this.sweepDurationSeconds = new Histogram({
+      name: `${P}sweep_duration_seconds`,
+      help: 'Time to page through the inventory and enqueue one probe per device.',
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120],
+      registers: r,
+    });
+    this.sweepDevices = new Gauge({
+      name: `${P}sweep_devices`,
+      help: 'Devices seen by the last sweep, by result: enqueued, duplicate, invalid, already_pending.',
+      labelNames: ['result'],
+      registers: r,
+    });
+    this.lastSweepSuccessTimestampSeconds = new Gauge({
+      name: `${P}last_sweep_success_timestamp_seconds`,
+      help: 'Unix time at which the last sweep completed successfully.',
+      registers: r,
+    });
+    this.invalidDevices = new Gauge({
+      name: `${P}invalid_devices`,
+      help: 'Devices skipped by the last sweep because their inventory record is malformed or their target is unsafe.',
+      registers: r,
+    });
+    this.invalidDevicesTotal = new Counter({
+      name: `${P}invalid_devices_total`,
+      help: 'Inventory rows skipped because they were malformed or named an unsafe probe target, by reason.',
+      labelNames: ['reason'],
+      registers: r,
+    });
+    this.inventoryRequestsTotal = new Counter({
+      name: `${P}inventory_requests_total`,
+      help: 'HTTP requests to the inventory API by method and status code (or error kind when no response).',
+      labelNames: ['method', 'code'],
+      registers: r,
+    });
+    this.inventoryRequestDurationSeconds = new Histogram({
+      name: `${P}inventory_request_duration_seconds`,
+      help: 'Latency of inventory API requests.',
+      labelNames: ['method'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: r,
+    });
+    this.probesTotal = new Counter({
+      name: `${P}probes_total`,
+      help: 'Probes run, by probe kind and outcome (up, down, error = the prober\'s own fault).',
+      labelNames: ['probe', 'outcome'],
+      registers: r,
+    });
+    this.probeDurationSeconds = new Histogram({
+      name: `${P}probe_duration_seconds`,
+      help: 'Duration of one probe, by probe kind and outcome.',
+      labelNames: ['probe', 'outcome'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+      registers: r,
+    });
+    this.checksTotal = new Counter({
+      name: `${P}checks_total`,
+      help: 'Device checks (all probes of one device combined by up_when), by verdict.',
+      labelNames: ['outcome'],
+      registers: r,
+    });
+    this.flipsTotal = new Counter({
+      name: `${P}flips_total`,
+      help: 'Confirmed device status changes (after hysteresis), by new status.',
+      labelNames: ['to'],
+      registers: r,
+    });
+    this.rebootsTotal = new Counter({
+      name: `${P}reboots_total`,
+      help: 'Device reboots detected from sysUpTime going backwards (2^32 wrap excluded).',
+      registers: r,
+    });
+    this.patchesTotal = new Counter({
+      name: `${P}patches_total`,
+      help: 'Status PATCH jobs by result: written, skipped (nothing to change), gone (404), failed attempt.',
+      labelNames: ['result'],
+      registers: r,
+    });
+    this.patchFailuresTotal = new Counter({
+      name: `${P}patch_failures_total`,
+      help: 'Failed PATCH attempts by reason (network, http_5xx, http_429, unauthorized, rejected, not_found).',
+      labelNames: ['reason'],
+      registers: r,
+    });
+    this.patchQueueDepth = new Gauge({
+      name: `${P}patch_queue_depth`,
+      help: 'Status writes waiting to be PATCHed (waiting + delayed + active).',
+      registers: r,
+    });
+    this.queueJobs = new Gauge({
+      name: `${P}queue_jobs`,
+      help: 'Jobs in the BullMQ queues, by queue and state.',
+      labelNames: ['queue', 'state'],
+      registers: r,
+    });
+  }
+}

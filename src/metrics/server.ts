@@ -1,0 +1,68 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready, or what makes it ready; shown on /readyz for the operator. */
+  checks: Record<string, { ok: boolean; detail: string }>;
+}
+
+export interface HttpDeps {
+  registry: Registry;
+  readiness: () => Promise<Readiness>;
+  /** Refreshes figures that are read on demand (queue sizes); a failure must not fail the scrape. */
+  beforeScrape?: () => Promise<void>;
+  /** Extra routes (e.g. the status page), keyed by path. */
+  routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>;
+}
+
+/** /metrics for Prometheus, /healthz (the process is alive), /readyz (it can do its job). */
+export async function startHttpServer(deps: HttpDeps, host: string, port: number): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    handle(deps, req, res).catch((err: Error) => send(res, 500, 'text/plain', `internal error: ${err.message}\n`));
+  });
+  // Scrapes and probes are short; don't let an idle keep-alive socket hold up shutdown.
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const bound = (server.address() as AddressInfo).port;
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return { server, port: bound, close };
+}
+
+async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  if (req.method !== 'GET' && req.method !== 'HEAD' && !deps.routes?.[path]) {
+    send(res, 405, 'text/plain', 'method not allowed\n');
+    return;
+  }
+  switch (path) {
+    case '/metrics':
+      await deps.beforeScrape?.().catch(() => {});
+      send(res, 200, deps.registry.contentType, await deps.registry.metrics());
+      return;
+    case '/healthz':
+      send(res, 200, 'text/plain', 'ok\n');
+      return;
+    case '/readyz': {
+      const r = await deps.readiness();
+      send(res, r.ready ? 200 : 503, 'application/json', `${JSON.stringify(r)}\n`);
+      return;
+    }
+  }
+  const route = deps.routes?.[path];
+  if (route) return route(req, res);
+  send(res, 404, 'text/plain', 'not found\n');
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
+  res.end(body);
+}

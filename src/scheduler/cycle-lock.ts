@@ -1,0 +1,55 @@
+import type { Redis } from 'ioredis';
+
+const RELEASE_IF_OWNER = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+const EXTEND_IF_OWNER = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
+export type ClaimResult = 'claimed' | 'taken' | 'busy';
+
+/**
+ * Cluster-wide agreement on who sweeps. Every scheduler replica ticks on the same wall-clock
+ * schedule; the first to `SET NX` the cycle's key sweeps it, the others stand by, so exactly one
+ * sweep runs per cycle and losing any replica only moves the next cycle to another. A second
+ * key marks a sweep in progress so a slow sweep is never doubled by the next cycle.
+ */
+export class CycleLock {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly owner: string,
+  ) {}
+
+  async claim(cycle: number, intervalMs: number): Promise<ClaimResult> {
+    const running = await this.redis.set(this.runningKey(), this.owner, 'PX', this.runningTtl(intervalMs), 'NX');
+    if (running !== 'OK') return 'busy';
+    const ttl = Math.max(intervalMs * 3, 60_000);
+    const cycleClaim = await this.redis.set(`${this.prefix}:sweep:cycle:${cycle}`, this.owner, 'PX', ttl, 'NX');
+    if (cycleClaim === 'OK') return 'claimed';
+    await this.release();
+    return 'taken';
+  }
+
+  /** Keeps the in-progress mark alive while a long sweep is still paging. */
+  async extend(intervalMs: number): Promise<boolean> {
+    const ok = await this.redis.eval(EXTEND_IF_OWNER, 1, this.runningKey(), this.owner, String(this.runningTtl(intervalMs)));
+    return ok === 1;
+  }
+
+  async release(): Promise<void> {
+    await this.redis.eval(RELEASE_IF_OWNER, 1, this.runningKey(), this.owner);
+  }
+
+  private runningKey(): string {
+    return `${this.prefix}:sweep:running`;
+  }
+
+  /** If the sweeping replica dies, its mark lapses within one cycle (at least 30 s). */
+  private runningTtl(intervalMs: number): number {
+    return Math.max(intervalMs, 30_000);
+  }
+}

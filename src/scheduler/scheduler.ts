@@ -1,0 +1,114 @@
+import { Cron } from 'croner';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { CycleLock } from './cycle-lock.js';
+import type { SweepSummary } from './sweep.js';
+
+export interface Cadence {
+  /** Fixed interval: cycles start at wall-clock multiples of it, the same on every replica. */
+  intervalSeconds: number;
+  /** Or a cron pattern (seconds field allowed); the interval then is the gap to the next run. */
+  cron?: string;
+}
+
+export interface SchedulerDeps {
+  lock: CycleLock;
+  sweep: (cycle: number, intervalMs: number, signal: AbortSignal) => Promise<SweepSummary>;
+  now: () => number;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/**
+ * Drives sweeps from croner. Every replica ticks; the CycleLock decides which one sweeps a
+ * cycle. The sweep runs in the background of the tick so a slow inventory never blocks ticks.
+ */
+export class Scheduler {
+  private cron?: Cron;
+  private lastCycle = -1;
+  private running?: Promise<void>;
+  private readonly abort = new AbortController();
+  lastSweep?: { summary?: SweepSummary; error?: string; atMs: number };
+
+  constructor(
+    private readonly deps: SchedulerDeps,
+    private readonly cadence: Cadence,
+  ) {}
+
+  start(): void {
+    const pattern = this.cadence.cron ?? '* * * * * *';
+    this.cron = new Cron(pattern, { protect: true }, () => void this.tick());
+    // Interval cycles are wall-clock slots, so sweeping the current one at start is safe; a cron
+    // cycle is only known once croner fires it.
+    if (!this.cadence.cron) void this.tick();
+  }
+
+  /** Starts the sweep of the current cycle if it is new and this replica wins it. */
+  async tick(): Promise<void> {
+    const { cycle, intervalMs } = this.currentCycle();
+    if (cycle === this.lastCycle || this.running || this.abort.signal.aborted) return;
+    this.lastCycle = cycle;
+    let claim;
+    try {
+      claim = await this.deps.lock.claim(cycle, intervalMs);
+    } catch (err) {
+      this.deps.logger.warn({ cycle, err: (err as Error).message }, 'could not claim sweep (redis unreachable?)');
+      return;
+    }
+    if (claim === 'busy') {
+      this.deps.metrics.sweepsTotal.inc({ result: 'skipped' });
+      this.deps.logger.warn({ cycle }, 'sweep skipped: the previous sweep is still running');
+      return;
+    }
+    if (claim === 'claimed') this.running = this.runSweep(cycle, intervalMs).finally(() => (this.running = undefined));
+  }
+
+  private async runSweep(cycle: number, intervalMs: number): Promise<void> {
+    const { metrics, logger } = this.deps;
+    const keepAlive = setInterval(() => void this.deps.lock.extend(intervalMs).catch(() => {}), Math.max(1_000, intervalMs / 3));
+    const endTimer = metrics.sweepDurationSeconds.startTimer();
+    try {
+      const summary = await this.deps.sweep(cycle, intervalMs, this.abort.signal);
+      endTimer();
+      metrics.sweepsTotal.inc({ result: 'ok' });
+      metrics.lastSweepSuccessTimestampSeconds.set(this.deps.now() / 1000);
+      for (const result of ['enqueued', 'alreadyPending', 'invalid'] as const) {
+        metrics.sweepDevices.set({ result: result === 'alreadyPending' ? 'already_pending' : result }, summary[result]);
+      }
+      metrics.invalidDevices.set(summary.invalid);
+      this.lastSweep = { summary, atMs: this.deps.now() };
+      logger.info({ ...summary }, 'sweep done');
+    } catch (err) {
+      endTimer();
+      metrics.sweepsTotal.inc({ result: 'failed' });
+      const e = err as Error & { kind?: string };
+      this.lastSweep = { error: e.message, atMs: this.deps.now() };
+      logger.error({ cycle, kind: e.kind, err: e.message }, 'sweep failed; no device changed because of it');
+    } finally {
+      clearInterval(keepAlive);
+      await this.deps.lock.release().catch(() => {});
+    }
+  }
+
+  private currentCycle(): { cycle: number; intervalMs: number } {
+    const now = this.deps.now();
+    if (this.cadence.cron && this.cron) {
+      const next = this.cron.nextRun()?.getTime() ?? now + 60_000;
+      const previous = this.cron.currentRun()?.getTime() ?? this.cron.previousRun()?.getTime() ?? now;
+      return { cycle: Math.floor(previous / 1000) * 1000, intervalMs: Math.max(1000, next - previous) };
+    }
+    const intervalMs = this.cadence.intervalSeconds * 1000;
+    return { cycle: Math.floor(now / intervalMs) * intervalMs, intervalMs };
+  }
+
+  /** Stops ticking; an in-flight sweep is asked to stop after its current page. */
+  async stop(): Promise<void> {
+    this.cron?.stop();
+    this.abort.abort();
+    await this.running;
+  }
+
+  get sweeping(): boolean {
+    return this.running !== undefined;
+  }
+}

@@ -1,0 +1,78 @@
+import type { Device } from '../inventory/device.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { EnqueueResult } from '../queue/probe-queue.js';
+
+export interface SweepPage {
+  offset: number;
+  count: number;
+  devices: Device[];
+  invalid: { id?: number; reason: string }[];
+}
+
+export interface SweepDeps {
+  /** Pages of parsed, validated, de-duplicated devices with details filled in. */
+  pages: (signal: AbortSignal) => AsyncIterable<SweepPage>;
+  /** Hands one page of devices to the probes. */
+  dispatch: (devices: Device[], observedAtMs: number) => Promise<EnqueueResult>;
+  now: () => number;
+  metrics: Metrics;
+  /** Invalid rows already warned about, so a bad record costs one warning, not one per cycle. */
+  warned: BoundedSet;
+  logger: Logger;
+}
+
+export interface SweepSummary {
+  cycle: number;
+  pages: number;
+  devices: number;
+  enqueued: number;
+  alreadyPending: number;
+  invalid: number;
+  durationMs: number;
+}
+
+/**
+ * One pass over the inventory: each page is dispatched as soon as it is read, so memory holds
+ * one page at a time. A failing page throws and ends the sweep; the pages already dispatched
+ * are probed as usual, and nothing about the devices on the failed page changes.
+ */
+export async function runSweep(deps: SweepDeps, cycle: number, signal: AbortSignal): Promise<SweepSummary> {
+  const started = deps.now();
+  const summary: SweepSummary = { cycle, pages: 0, devices: 0, enqueued: 0, alreadyPending: 0, invalid: 0, durationMs: 0 };
+  for await (const page of deps.pages(signal)) {
+    summary.pages++;
+    reportInvalid(deps, page);
+    summary.invalid += page.invalid.length;
+    const result = await deps.dispatch(page.devices, deps.now());
+    summary.devices += page.devices.length;
+    summary.enqueued += result.added;
+    summary.alreadyPending += result.alreadyPending;
+    deps.logger.debug({ cycle, offset: page.offset, count: page.count, devices: page.devices.length }, 'sweep page dispatched');
+  }
+  summary.durationMs = deps.now() - started;
+  return summary;
+}
+
+function reportInvalid(deps: SweepDeps, page: SweepPage): void {
+  for (const row of page.invalid) {
+    deps.metrics.invalidDevicesTotal.inc({ reason: row.reason.split(':')[0] ?? 'invalid' });
+    const fresh = deps.warned.add(`${row.id ?? '?'}|${row.reason}`);
+    const level = fresh ? 'warn' : 'debug';
+    deps.logger[level]({ deviceId: row.id, reason: row.reason, offset: page.offset }, 'device skipped: invalid inventory record');
+  }
+}
+
+/** A set that forgets its oldest entries past `limit`, so memory stays flat on a hostile inventory. */
+export class BoundedSet {
+  private readonly items = new Set<string>();
+  constructor(private readonly limit = 10_000) {}
+
+  /** Adds the key; true when it was not there. */
+  add(key: string): boolean {
+    if (this.items.has(key)) return false;
+    this.items.add(key);
+    if (this.items.size > this.limit) this.items.delete(this.items.values().next().value as string);
+    return true;
+  }
+}

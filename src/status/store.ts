@@ -1,0 +1,134 @@
+import type { Redis } from 'ioredis';
+import { applyCheck, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
+
+/** A device's hysteresis state plus what the inventory says and what we last wrote to it. */
+export interface StoredState extends DeviceState {
+  /** The inventory's status as read by the freshest sweep that reached a worker, and when it was read. */
+  observed?: DeviceStatus;
+  observedAtMs?: number;
+  /** The last status a PATCH wrote successfully, and when. */
+  written?: DeviceStatus;
+  writtenAtMs?: number;
+}
+
+export interface Observation {
+  status: boolean | null;
+  atMs: number;
+}
+
+// Compare-and-set on a version field: two workers can hold the same device only when a stalled
+// job is re-run, and then the later write must not clobber the earlier one silently.
+const CAS_SCRIPT = `
+local v = redis.call('HGET', KEYS[1], 'v') or '0'
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', tostring(tonumber(v) + 1), unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+const MAX_CAS_ATTEMPTS = 8;
+
+/**
+ * Per-device state in Redis, shared by every worker and surviving restarts. Only `apply`
+ * runs the state machine; the reporter only reads and records writes.
+ */
+export class StatusStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    /** Forget devices not checked for this long (removed from the inventory): 7 days. */
+    private readonly ttlMs = 7 * 24 * 3600 * 1000,
+  ) {}
+
+  key(deviceId: number): string {
+    return `${this.prefix}:device:${deviceId}`;
+  }
+
+  async get(deviceId: number): Promise<StoredState | undefined> {
+    return decode(await this.redis.hgetall(this.key(deviceId)));
+  }
+
+  /** Runs one check through the hysteresis and records the inventory's status seen with it. */
+  async apply(deviceId: number, observation: Observation, check: Check, thresholds: Thresholds): Promise<Transition & { state: StoredState }> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const raw = await this.redis.hgetall(this.key(deviceId));
+      const prev = decode(raw);
+      const seed: DeviceStatus = observation.status === false ? 'down' : 'up';
+      const transition = applyCheck(prev, seed, check, thresholds);
+      const state: StoredState = { ...prev, ...transition.next, ...freshest(prev, observation) };
+      if (await this.cas(deviceId, raw.v ?? '0', state)) return { ...transition, state };
+    }
+    throw new Error(`device ${deviceId}: state kept changing under concurrent checks`);
+  }
+
+  async markWritten(deviceId: number, status: DeviceStatus, atMs: number): Promise<void> {
+    await this.redis.hset(this.key(deviceId), 'w', status, 'wa', String(atMs));
+  }
+
+  async forget(deviceId: number): Promise<void> {
+    await this.redis.del(this.key(deviceId));
+  }
+
+  private async cas(deviceId: number, version: string, state: StoredState): Promise<boolean> {
+    const fields = Object.entries(encode(state)).flat();
+    const ok = await this.redis.eval(CAS_SCRIPT, 1, this.key(deviceId), version, String(this.ttlMs), ...fields);
+    return ok === 1;
+  }
+}
+
+function freshest(prev: StoredState | undefined, obs: Observation): Pick<StoredState, 'observed' | 'observedAtMs'> {
+  if (obs.status === null) return {};
+  if (prev?.observedAtMs !== undefined && prev.observedAtMs > obs.atMs) return {};
+  return { observed: obs.status ? 'up' : 'down', observedAtMs: obs.atMs };
+}
+
+/**
+ * The status the inventory holds now, as best we know: our own successful write if it is
+ * newer than the sweep's read, else what the sweep read.
+ */
+export function inventoryHolds(state: StoredState): DeviceStatus | undefined {
+  if (state.written !== undefined && (state.observedAtMs === undefined || (state.writtenAtMs ?? 0) >= state.observedAtMs)) {
+    return state.written;
+  }
+  return state.observed;
+}
+
+/** A PATCH is due when the confirmed status differs from what the inventory holds. */
+export const patchDue = (state: StoredState): boolean => {
+  const held = inventoryHolds(state);
+  return held !== undefined && held !== state.status;
+};
+
+function encode(s: StoredState): Record<string, string> {
+  const out: Record<string, string> = {
+    s: s.status,
+    f: String(s.failStreak),
+    o: String(s.okStreak),
+    c: String(s.changedAtMs),
+    r: s.reason,
+  };
+  if (s.uptimeTicks !== undefined) out.u = String(s.uptimeTicks);
+  if (s.uptimeAtMs !== undefined) out.ua = String(s.uptimeAtMs);
+  if (s.observed !== undefined) out.ob = s.observed;
+  if (s.observedAtMs !== undefined) out.oa = String(s.observedAtMs);
+  return out;
+}
+
+function decode(h: Record<string, string>): StoredState | undefined {
+  if (h.s !== 'up' && h.s !== 'down') return undefined;
+  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const status = (v: string | undefined) => (v === 'up' || v === 'down' ? v : undefined);
+  return {
+    status: h.s,
+    failStreak: num(h.f) ?? 0,
+    okStreak: num(h.o) ?? 0,
+    changedAtMs: num(h.c) ?? 0,
+    reason: h.r ?? '',
+    uptimeTicks: num(h.u),
+    uptimeAtMs: num(h.ua),
+    observed: status(h.ob),
+    observedAtMs: num(h.oa),
+    written: status(h.w),
+    writtenAtMs: num(h.wa),
+  };
+}

@@ -1,0 +1,90 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CycleLock } from '../../src/scheduler/cycle-lock.js';
+import { StatusStore, inventoryHolds, patchDue } from '../../src/status/store.js';
+import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+
+const T = { downAfter: 3, upAfter: 1 };
+let server: ThrowAwayRedis;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+const down = (atMs: number) => ({ outcome: 'down' as const, reason: 'icmp: no reply', atMs });
+const up = (atMs: number) => ({ outcome: 'up' as const, reason: 'ok', atMs });
+
+describe('StatusStore (Redis)', () => {
+  it('keeps hysteresis across store instances, as across worker processes and restarts', async () => {
+    const seenUp = { status: true, atMs: 0 };
+    await new StatusStore(redis, 'a').apply(1, seenUp, down(1), T);
+    await new StatusStore(redis, 'a').apply(1, seenUp, down(2), T);
+    const third = await new StatusStore(redis, 'a').apply(1, seenUp, down(3), T);
+    expect(third.flip).toEqual({ from: 'up', to: 'down' });
+    expect(patchDue(third.state)).toBe(true);
+  });
+
+  it('a PATCH is due only until our write is newer than the sweep that read the old status', async () => {
+    const store = new StatusStore(redis, 'b');
+    for (let i = 1; i <= 3; i++) await store.apply(2, { status: true, atMs: 100 }, down(100 + i), T);
+    await store.markWritten(2, 'down', 200);
+    let s = await store.get(2);
+    expect(s && inventoryHolds(s)).toBe('down');
+    expect(s && patchDue(s)).toBe(false);
+    // A sweep that read the page before our PATCH landed still says "up": no second PATCH.
+    s = (await store.apply(2, { status: true, atMs: 150 }, down(210), T)).state;
+    expect(patchDue(s)).toBe(false);
+    // Someone set it back to up in the inventory after our write: the next sweep repairs it.
+    s = (await store.apply(2, { status: true, atMs: 300 }, down(310), T)).state;
+    expect(patchDue(s)).toBe(true);
+  });
+
+  it('concurrent checks of one device are serialised, none is lost', async () => {
+    const store = new StatusStore(redis, 'c');
+    await Promise.all([1, 2, 3, 4, 5, 6].map((i) => store.apply(3, { status: true, atMs: 0 }, down(i), T)));
+    expect((await store.get(3))?.failStreak).toBe(6);
+  });
+
+  it('forget drops the device, and it starts again from the inventory\'s status', async () => {
+    const store = new StatusStore(redis, 'd');
+    await store.apply(4, { status: true, atMs: 0 }, down(1), T);
+    await store.forget(4);
+    expect(await store.get(4)).toBeUndefined();
+    const fresh = await store.apply(4, { status: false, atMs: 2 }, up(3), T);
+    expect(fresh.flip).toEqual({ from: 'down', to: 'up' });
+  });
+});
+
+describe('CycleLock (Redis)', () => {
+  it('exactly one of several replicas sweeps a cycle', async () => {
+    const locks = ['r1', 'r2', 'r3'].map((o) => new CycleLock(redis, 'lock1', o));
+    const results = await Promise.all(locks.map((l) => l.claim(60_000, 60_000)));
+    expect(results.filter((r) => r === 'claimed')).toHaveLength(1);
+  });
+
+  it('a sweep still running is not doubled by the next cycle, and the next one runs after it ends', async () => {
+    const a = new CycleLock(redis, 'lock2', 'a');
+    const b = new CycleLock(redis, 'lock2', 'b');
+    expect(await a.claim(1_000, 1_000)).toBe('claimed');
+    expect(await b.claim(2_000, 1_000)).toBe('busy');
+    await a.release();
+    expect(await b.claim(3_000, 1_000)).toBe('claimed');
+    expect(await a.claim(3_000, 1_000)).toBe('busy');
+    await b.release();
+    expect(await a.claim(3_000, 1_000)).toBe('taken');
+  });
+
+  it('only the owner can release the running mark', async () => {
+    const a = new CycleLock(redis, 'lock3', 'a');
+    const b = new CycleLock(redis, 'lock3', 'b');
+    expect(await a.claim(1, 1_000)).toBe('claimed');
+    await b.release();
+    expect(await b.claim(2, 1_000)).toBe('busy');
+  });
+});
