@@ -1,0 +1,323 @@
+import { Cron } from 'croner';
+import { DEFAULTS, SECRET_KEYS } from './defaults.js';
+import { isSecret, Secret } from './secret.js';
+import type { Config, SnmpVersion } from './types.js';
+
+export interface ConfigProblem {
+  /** Dotted snake_case path as written in YAML, e.g. `probes.snmp.version`. */
+  key: string;
+  /** What is wrong, stating the expected form. Never contains a secret's value. */
+  message: string;
+}
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
+
+export interface ValidateOptions {
+  /** False for commands that never talk to the inventory (`probe`): inventory.url may be unset. */
+  requireInventory?: boolean;
+}
+
+const UP_WHEN = ['any', 'all', 'icmp', 'snmp'] as const;
+const SNMP_VERSIONS = ['1', '2c', '3'] as const;
+const AUTH_PROTOCOLS = ['md5', 'sha', 'sha224', 'sha256', 'sha384', 'sha512'] as const;
+const PRIV_PROTOCOLS = ['des', 'aes', 'aes256b', 'aes256r'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** RFC 3414 §11.2 asks for USM passphrases of at least 8 characters; Net-SNMP agents refuse shorter ones. */
+const MIN_V3_KEY_LENGTH = 8;
+
+/**
+ * Checks the merged raw configuration (defaults ← file ← env, secrets already resolved) and
+ * returns either the typed Config or every problem found, so one run of `check-config` lists
+ * them all instead of making the operator fix them one restart at a time.
+ */
+export function validateConfig(raw: unknown, options: ValidateOptions = {}): ConfigResult {
+  const r = new Reader(raw);
+  r.checkKeys(DEFAULTS);
+  const draft = readDraft(r, options);
+  checkProbeCombination(r, draft.probes);
+  checkSnmpV3(r, draft.probes.snmp);
+  checkTimeBudget(r, draft);
+  const { backoff_ms: backoffMs, max_backoff_ms: maxBackoffMs } = draft.reporter;
+  if (backoffMs !== undefined && maxBackoffMs !== undefined && maxBackoffMs < backoffMs) {
+    r.problem('reporter.max_backoff_ms', `must be ≥ reporter.backoff_ms (${backoffMs})`);
+  }
+  return r.problems.length > 0 ? { ok: false, problems: r.problems } : { ok: true, config: draft as Config };
+}
+
+/** Every key read once; an invalid value is reported and left undefined for the checks below. */
+function readDraft(r: Reader, options: ValidateOptions) {
+  return {
+    inventory: {
+      url: options.requireInventory === false && r.get('inventory.url') === undefined ? '' : r.httpUrl('inventory.url'),
+      token: r.secret('inventory.token'),
+      token_file: r.optionalString('inventory.token_file'),
+      page_size: r.int('inventory.page_size', 1, 100),
+      filters: { organization: r.idList('inventory.filters.organization'), type: r.idList('inventory.filters.type') },
+      timeout_ms: r.int('inventory.timeout_ms', 1),
+      retries: r.int('inventory.retries', 0, 100),
+      detail_concurrency: r.int('inventory.detail_concurrency', 1, 1000),
+    },
+    redis: { url: r.redisUrl('redis.url'), prefix: r.string('redis.prefix') },
+    schedule: { ...readSchedule(r), spread: r.number('schedule.spread', 0, 1) },
+    probes: {
+      up_when: r.oneOf('probes.up_when', UP_WHEN),
+      icmp: {
+        enabled: r.bool('probes.icmp.enabled'),
+        count: r.int('probes.icmp.count', 1, 10),
+        timeout_ms: r.int('probes.icmp.timeout_ms', 1),
+      },
+      snmp: {
+        enabled: r.bool('probes.snmp.enabled'),
+        version: readSnmpVersion(r),
+        port: r.int('probes.snmp.port', 1, 65535),
+        timeout_ms: r.int('probes.snmp.timeout_ms', 1),
+        retries: r.int('probes.snmp.retries', 0, 10),
+        community: r.secret('probes.snmp.community'),
+        community_file: r.optionalString('probes.snmp.community_file'),
+        v3: {
+          user: r.optionalString('probes.snmp.v3.user') ?? '',
+          auth_protocol: r.oneOf('probes.snmp.v3.auth_protocol', AUTH_PROTOCOLS),
+          auth_key: r.secret('probes.snmp.v3.auth_key'),
+          auth_key_file: r.optionalString('probes.snmp.v3.auth_key_file'),
+          priv_protocol: r.oneOf('probes.snmp.v3.priv_protocol', PRIV_PROTOCOLS),
+          priv_key: r.secret('probes.snmp.v3.priv_key'),
+          priv_key_file: r.optionalString('probes.snmp.v3.priv_key_file'),
+        },
+      },
+    },
+    status: { down_after: r.int('status.down_after', 1), up_after: r.int('status.up_after', 1) },
+    worker: { concurrency: r.int('worker.concurrency', 1, 10_000) },
+    reporter: {
+      patches_per_second: r.positiveNumber('reporter.patches_per_second'),
+      attempts: r.int('reporter.attempts', 1),
+      backoff_ms: r.int('reporter.backoff_ms', 1),
+      max_backoff_ms: r.int('reporter.max_backoff_ms', 1),
+    },
+    // Port 0 lets the OS pick a free port (tests, several replicas on one host); the bound port
+    // is logged. There is no "off": /healthz and /readyz live on the same listener.
+    metrics: { port: r.int('metrics.port', 0, 65535), host: r.string('metrics.host') },
+    log: { level: r.oneOf('log.level', LOG_LEVELS) },
+    shutdown: { grace_seconds: r.int('shutdown.grace_seconds', 1, 3600) },
+  };
+}
+
+type Draft = ReturnType<typeof readDraft>;
+
+/** Exactly one cadence: a fixed interval, or a cron pattern whose longest run gap stands in for it. */
+function readSchedule(r: Reader): { interval_seconds: number | undefined; cron: string | undefined } {
+  const interval = r.get('schedule.interval_seconds');
+  const cron = r.get('schedule.cron');
+  if (cron === undefined) {
+    if (interval === undefined) r.problem('schedule', 'set one of schedule.interval_seconds or schedule.cron');
+    return { interval_seconds: interval === undefined ? undefined : r.int('schedule.interval_seconds', 1), cron: undefined };
+  }
+  if (interval !== undefined) {
+    r.problem('schedule', 'set exactly one of schedule.interval_seconds and schedule.cron, not both');
+    return { interval_seconds: undefined, cron: undefined };
+  }
+  const gaps = typeof cron === 'string' ? cronGapsSeconds(cron) : 'must be a string';
+  if (typeof gaps === 'string' || typeof cron !== 'string') {
+    r.problem('schedule.cron', `must be a valid cron pattern (5 or 6 fields, e.g. "*/30 * * * * *"): ${gaps}`);
+    return { interval_seconds: undefined, cron: undefined };
+  }
+  // The longest gap keeps readiness from calling a healthy but sparse schedule stale.
+  return { interval_seconds: Math.max(...gaps), cron };
+}
+
+/** Seconds between the next runs of a cron pattern, or why the pattern is no good. */
+function cronGapsSeconds(pattern: string): number[] | string {
+  try {
+    const runs = new Cron(pattern, { paused: true }).nextRuns(20);
+    const gaps = runs.slice(1).map((run, i) => Math.max(1, Math.round((run.getTime() - (runs[i] as Date).getTime()) / 1000)));
+    return gaps.length > 0 ? gaps : 'it never runs more than once';
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** YAML reads `version: 1` as a number; 1 and 3 are unambiguous, but a bare 2 could mean 2c or nothing. */
+function readSnmpVersion(r: Reader): SnmpVersion | undefined {
+  const version = r.get('probes.snmp.version');
+  if (version === 1 || version === 3) return String(version) as SnmpVersion;
+  if (version === 2 || version === '2') {
+    r.problem('probes.snmp.version', 'is ambiguous: write "2c" for SNMPv2c (must be one of "1", "2c", "3")');
+    return undefined;
+  }
+  return r.oneOf('probes.snmp.version', SNMP_VERSIONS);
+}
+
+function checkProbeCombination(r: Reader, probes: Draft['probes']): void {
+  const { icmp, snmp, up_when: upWhen } = probes;
+  if (icmp.enabled === false && snmp.enabled === false) {
+    r.problem('probes', 'at least one of probes.icmp.enabled and probes.snmp.enabled must be true');
+  }
+  if (upWhen === 'icmp' && icmp.enabled === false) r.problem('probes.up_when', '"icmp" needs probes.icmp.enabled: true');
+  if (upWhen === 'snmp' && snmp.enabled === false) r.problem('probes.up_when', '"snmp" needs probes.snmp.enabled: true');
+}
+
+function checkSnmpV3(r: Reader, snmp: Draft['probes']['snmp']): void {
+  if (snmp.enabled === false || snmp.version !== '3') return;
+  if (!snmp.v3.user) r.problem('probes.snmp.v3.user', 'is required when probes.snmp.version is "3"');
+  const keys = [
+    ['auth_key', snmp.v3.auth_key, 'SNMP_V3_AUTH_KEY'],
+    ['priv_key', snmp.v3.priv_key, 'SNMP_V3_PRIV_KEY'],
+  ] as const;
+  for (const [name, key, env] of keys) {
+    if (!key) {
+      r.problem(`probes.snmp.v3.${name}`, `is required when probes.snmp.version is "3": set probes.snmp.v3.${name}_file or ${env}_FILE (a file holding the key), or ${env}`);
+    } else if (key.reveal().length < MIN_V3_KEY_LENGTH) {
+      r.problem(`probes.snmp.v3.${name}`, `must be at least ${MIN_V3_KEY_LENGTH} characters (SNMPv3 USM minimum)`);
+    }
+  }
+}
+
+/** Probes run side by side, so a check lasts as long as its slowest enabled probe's worst case. */
+function checkTimeBudget(r: Reader, draft: Draft): void {
+  const { icmp, snmp } = draft.probes;
+  const icmpMs = icmp.enabled && icmp.count && icmp.timeout_ms ? icmp.count * icmp.timeout_ms : 0;
+  const snmpMs = snmp.enabled && snmp.timeout_ms && snmp.retries !== undefined ? snmp.timeout_ms * (snmp.retries + 1) : 0;
+  const budgetMs = Math.max(icmpMs, snmpMs);
+  const { cron, interval_seconds: interval } = draft.schedule;
+  // Under cron the budget must fit the shortest gap, not the longest one stored as the interval.
+  const cycleSeconds = cron ? Math.min(...(cronGapsSeconds(cron) as number[])) : interval;
+  if (cycleSeconds === undefined || budgetMs <= cycleSeconds * 1000) return;
+  const parts = [
+    icmpMs ? `icmp ${icmp.count} × ${icmp.timeout_ms} ms = ${icmpMs} ms` : undefined,
+    snmpMs ? `snmp ${snmp.timeout_ms} ms × (${snmp.retries} retries + 1) = ${snmpMs} ms` : undefined,
+  ].filter(Boolean);
+  const where = cron ? 'schedule.cron' : 'schedule.interval_seconds';
+  r.problem(where, `must leave room for one check (${parts.join(', ')}); the cycle is ${cycleSeconds} s: lengthen it or shorten the probe timeouts`);
+}
+
+/** Reads one raw value at a time and collects every problem instead of stopping at the first. */
+class Reader {
+  readonly problems: ConfigProblem[] = [];
+  /** Sections that are not mappings: their keys are not reported again one by one. */
+  private readonly broken: string[] = [];
+
+  constructor(private readonly raw: unknown) {}
+
+  get(key: string): unknown {
+    let node = this.raw;
+    for (const part of key.split('.')) node = isMapping(node) ? node[part] : undefined;
+    return node;
+  }
+
+  problem(key: string, message: string): void {
+    if (!this.broken.some((section) => key.startsWith(`${section}.`))) this.problems.push({ key, message });
+  }
+
+  /** Reports that `key` must have `expected` form, echoing what was given unless it is a secret. */
+  private fail(key: string, expected: string): undefined {
+    const value = this.get(key);
+    const got = value === undefined ? 'not set' : SECRET_KEYS.has(key) ? 'got <secret>' : `got ${JSON.stringify(value)?.slice(0, 60)}`;
+    this.problem(key, `${expected} (${got})`);
+    return undefined;
+  }
+
+  int(key: string, min: number, max?: number): number | undefined {
+    const v = this.get(key);
+    if (Number.isInteger(v) && (v as number) >= min && (max === undefined || (v as number) <= max)) return v as number;
+    return this.fail(key, max === undefined ? `must be a whole number ≥ ${min}` : `must be a whole number from ${min} to ${max}`);
+  }
+
+  number(key: string, min: number, max: number): number | undefined {
+    const v = this.get(key);
+    return typeof v === 'number' && v >= min && v <= max ? v : this.fail(key, `must be a number from ${min} to ${max}`);
+  }
+
+  positiveNumber(key: string): number | undefined {
+    const v = this.get(key);
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : this.fail(key, 'must be a number > 0');
+  }
+
+  bool(key: string): boolean | undefined {
+    const v = this.get(key);
+    return typeof v === 'boolean' ? v : this.fail(key, 'must be true or false');
+  }
+
+  oneOf<T extends string>(key: string, allowed: readonly T[]): T | undefined {
+    const v = this.get(key);
+    return allowed.includes(v as T) ? (v as T) : this.fail(key, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
+  }
+
+  string(key: string): string | undefined {
+    const v = this.get(key);
+    return typeof v === 'string' && v.trim() !== '' ? v : this.fail(key, 'must be a non-empty string');
+  }
+
+  optionalString(key: string): string | undefined {
+    return this.get(key) === undefined ? undefined : this.string(key);
+  }
+
+  idList(key: string): number[] | undefined {
+    const v = this.get(key);
+    const ok = Array.isArray(v) && v.every((id) => Number.isInteger(id) && id >= 1);
+    return ok ? [...(v as number[])] : this.fail(key, 'must be a list of whole numbers ≥ 1, e.g. [12, 40]');
+  }
+
+  httpUrl(key: string): string | undefined {
+    const v = this.get(key);
+    return typeof v === 'string' && hasProtocol(v, ['http:', 'https:']) ? v : this.fail(key, 'must be a URL starting with http:// or https://');
+  }
+
+  redisUrl(key: string): Secret | undefined {
+    const secret = this.secret(key);
+    if (secret && hasProtocol(secret.reveal(), ['redis:', 'rediss:'])) return secret;
+    return this.fail(key, 'must be a URL starting with redis:// or rediss://');
+  }
+
+  /** Secrets arrive wrapped by the loader; a plain string from a direct caller is wrapped here. */
+  secret(key: string): Secret | undefined {
+    const v = this.get(key);
+    if (v === undefined || isSecret(v)) return v;
+    return typeof v === 'string' && v !== '' ? new Secret(v) : this.fail(key, 'must be a non-empty string');
+  }
+
+  /** Every key must be one the prober knows: a typo like `down_afer` would otherwise be ignored. */
+  checkKeys(shape: object, node: unknown = this.raw, prefix = ''): void {
+    if (!isMapping(node)) {
+      if (node === undefined && prefix !== '') return;
+      this.problem(prefix || '(top level)', `must be a mapping with keys ${Object.keys(shape).join(', ')}`);
+      if (prefix) this.broken.push(prefix);
+      return;
+    }
+    for (const [name, value] of Object.entries(node)) {
+      const key = prefix ? `${prefix}.${name}` : name;
+      if (!Object.hasOwn(shape, name)) {
+        this.problem(key, `is not a known key${suggest(name, Object.keys(shape))}; expected one of ${Object.keys(shape).join(', ')}`);
+        continue;
+      }
+      const inner: unknown = (shape as Record<string, unknown>)[name];
+      if (isMapping(inner)) this.checkKeys(inner, value, key);
+    }
+  }
+}
+
+export const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+
+function hasProtocol(value: string, protocols: string[]): boolean {
+  try {
+    return protocols.includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/** ` (did you mean "down_after"?)` when a known key is within two edits of the typo. */
+function suggest(name: string, known: string[]): string {
+  const best = known.map((k) => ({ k, d: editDistance(name, k) })).sort((a, b) => a.d - b.d)[0];
+  return best && best.d <= 2 ? ` (did you mean "${best.k}"?)` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length] as number;
+}
