@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** A free TCP port on 127.0.0.1, chosen by the kernel. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ThrowAwayRedis {
+  url: string;
+  port: number;
+  process: ChildProcess;
+  /** Kill the server (SIGKILL) without removing its directory, to test reconnects. */
+  kill(): Promise<void>;
+  /** Start it again on the same port (after kill). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a private `redis-server` on a free loopback port with no persistence, for tests and the
+ * demo. Tests never touch the machine's shared Redis on 6379, so they cannot depend on or
+ * destroy its data.
+ */
+export async function startRedis(): Promise<ThrowAwayRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'ip-redis-'));
+  let proc = await launch(port, dir);
+  const handle: ThrowAwayRedis = {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    get process() {
+      return proc;
+    },
+    async kill() {
+      await terminate(proc, 'SIGKILL');
+    },
+    async restart() {
+      proc = await launch(port, dir);
+    },
+    async stop() {
+      await terminate(proc, 'SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return handle;
+}
+
+async function launch(port: number, dir: string): Promise<ChildProcess> {
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
+  await waitForPing(port, proc);
+  return proc;
+}
+
+async function waitForPing(port: number, proc: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode}`);
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.ping();
+      client.disconnect();
+      return;
+    } catch {
+      client.disconnect();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`redis-server on port ${port} did not answer PING within 10 s`);
+}
+
+async function terminate(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    proc.once('exit', () => resolve());
+    proc.kill(signal);
+  });
+}
