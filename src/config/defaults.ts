@@ -60,7 +60,7 @@ export const DEFAULTS = deepFreeze({
   status: { down_after: 3, up_after: 1 },
   worker: { concurrency: 50 },
   reporter: { patches_per_second: 10, attempts: 12, backoff_ms: 1_000, max_backoff_ms: 300_000 },
-  metrics: { port: 9464, host: '0.0.0.0' },
+  metrics: { port: 9464, host: '0.0.0.0', per_device: 'basic' },
   log: { level: 'info' },
   // Below Kubernetes' default 30 s terminationGracePeriodSeconds, so our own shutdown finishes first.
   shutdown: { grace_seconds: 20 },

@@ -20,6 +20,7 @@ const UP_WHEN = ['any', 'all', 'icmp', 'snmp'] as const;
 const SNMP_VERSIONS = ['1', '2c', '3'] as const;
 const AUTH_PROTOCOLS = ['md5', 'sha', 'sha224', 'sha256', 'sha384', 'sha512'] as const;
 const PRIV_PROTOCOLS = ['des', 'aes', 'aes256b', 'aes256r'] as const;
+const PER_DEVICE = ['off', 'basic', 'full'] as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** RFC 3414 §11.2 asks for USM passphrases of at least 8 characters; Net-SNMP agents refuse shorter ones. */
 const MIN_V3_KEY_LENGTH = 8;
@@ -94,7 +95,11 @@ function readDraft(r: Reader, options: ValidateOptions) {
     },
     // Port 0 lets the OS pick a free port (tests, several replicas on one host); the bound port
     // is logged. There is no "off": /healthz and /readyz live on the same listener.
-    metrics: { port: r.int('metrics.port', 0, 65535), host: r.string('metrics.host') },
+    metrics: {
+      port: r.int('metrics.port', 0, 65535),
+      host: r.string('metrics.host'),
+      per_device: r.oneOf('metrics.per_device', PER_DEVICE),
+    },
     log: { level: r.oneOf('log.level', LOG_LEVELS) },
     shutdown: { grace_seconds: r.int('shutdown.grace_seconds', 1, 3600) },
   };

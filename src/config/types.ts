@@ -6,6 +6,8 @@ export type SnmpVersion = '1' | '2c' | '3';
 export type SnmpAuthProtocol = 'md5' | 'sha' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
 export type SnmpPrivProtocol = 'des' | 'aes' | 'aes256b' | 'aes256r';
 export type Role = 'all' | 'scheduler' | 'worker';
+/** Per-device series: none, the decided state, or also raw probe figures. */
+export type PerDeviceMetrics = 'off' | 'basic' | 'full';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface SnmpV3Config {
@@ -52,7 +54,7 @@ export interface Config {
   status: { down_after: number; up_after: number };
   worker: { concurrency: number };
   reporter: { patches_per_second: number; attempts: number; backoff_ms: number; max_backoff_ms: number };
-  metrics: { port: number; host: string };
+  metrics: { port: number; host: string; per_device: PerDeviceMetrics };
   log: { level: LogLevel };
   shutdown: { grace_seconds: number };
 }

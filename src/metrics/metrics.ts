@@ -30,6 +30,8 @@ export class Metrics {
   readonly patchFailuresTotal: Counter<'reason'>;
   readonly patchQueueDepth: Gauge;
   readonly queueJobs: Gauge<'queue' | 'state'>;
+  readonly icmpPermitted: Gauge;
+  readonly metricsLeader: Gauge;
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
@@ -128,6 +130,16 @@ export class Metrics {
     this.patchQueueDepth = new Gauge({
       name: `${P}patch_queue_depth`,
       help: 'Status writes waiting to be PATCHed (waiting + delayed + active).',
+      registers: r,
+    });
+    this.icmpPermitted = new Gauge({
+      name: `${P}icmp_permitted`,
+      help: 'Whether this process may send ICMP echo (1) or every ICMP probe is a prober-side error (0).',
+      registers: r,
+    });
+    this.metricsLeader = new Gauge({
+      name: `${P}metrics_leader`,
+      help: 'Whether this process is the one exporting per-device series (1) or not (0).',
       registers: r,
     });
     this.queueJobs = new Gauge({

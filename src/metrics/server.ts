@@ -13,6 +13,8 @@ export interface HttpDeps {
   readiness: () => Promise<Readiness>;
   /** Refreshes figures that are read on demand (queue sizes); a failure must not fail the scrape. */
   beforeScrape?: () => Promise<void>;
+  /** Exposition text appended to the registry's (per-device series rendered from Redis). */
+  extraMetrics?: () => Promise<string>;
   /** Extra routes (e.g. the status page), keyed by path. */
   routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>;
 }
@@ -46,7 +48,7 @@ async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse)
   switch (path) {
     case '/metrics':
       await deps.beforeScrape?.().catch(() => {});
-      send(res, 200, deps.registry.contentType, await deps.registry.metrics());
+      send(res, 200, deps.registry.contentType, (await deps.registry.metrics()) + (await deps.extraMetrics?.().catch(() => '') ?? ''));
       return;
     case '/healthz':
       send(res, 200, 'text/plain', 'ok\n');

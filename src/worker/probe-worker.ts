@@ -6,13 +6,17 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { PROBE_QUEUE, type ProbeJobData, type ReportJobData } from '../queue/jobs.js';
 import { enqueueReport } from '../reporter/report-queue.js';
+import type { FlipLog } from '../status/flip-log.js';
 import { patchDue, type StatusStore } from '../status/store.js';
+import type { DeviceSeriesStore } from '../metrics/device-series.js';
 import { checkBudgetMs, checkDevice, type DeviceCheck, type ProbeSet } from './check-device.js';
 
 export interface ProbeWorkerDeps {
   config: Config;
   probes: ProbeSet;
   store: StatusStore;
+  series: DeviceSeriesStore;
+  flips: FlipLog;
   reportQueue: Queue<ReportJobData>;
   metrics: Metrics;
   logger: Logger;
@@ -38,7 +42,9 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
     if (flip) {
       deps.metrics.flipsTotal.inc({ to: flip.to });
       log.info({ ...labels, from: flip.from, to: flip.to, reason: result.check.reason, cycle }, 'device flipped');
+      await deps.flips.record({ atMs: deps.now(), deviceId: device.id, device: device.name, organization: labels.organization, from: flip.from, to: flip.to, reason: result.check.reason });
     }
+    await deps.series.record(device, state, result.results);
     if (result.check.outcome === 'error') {
       log.warn({ ...labels, reason: result.check.reason }, 'check inconclusive: prober-side probe error, device keeps its status');
     }

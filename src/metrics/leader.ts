@@ -1,0 +1,52 @@
+import type { Redis } from 'ioredis';
+
+const RENEW_IF_OWNER = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
+/**
+ * Elects the one process that exports per-device series. Prometheus scrapes every replica; if
+ * each exported every device, it would see one series per device per replica. The leader holds
+ * a Redis key it renews; if it dies, another process takes over within `ttlMs`.
+ */
+export class MetricsLeader {
+  private leading = false;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly owner: string,
+    private readonly ttlMs = 30_000,
+  ) {}
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  start(): void {
+    void this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.ttlMs / 3);
+    this.timer.unref();
+  }
+
+  async refresh(): Promise<boolean> {
+    const key = `${this.prefix}:metrics:leader`;
+    try {
+      const renewed = this.leading && (await this.redis.eval(RENEW_IF_OWNER, 1, key, this.owner, String(this.ttlMs))) === 1;
+      this.leading = renewed || (await this.redis.set(key, this.owner, 'PX', this.ttlMs, 'NX')) === 'OK';
+    } catch {
+      this.leading = false;
+    }
+    return this.leading;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    if (!this.leading) return;
+    this.leading = false;
+    const key = `${this.prefix}:metrics:leader`;
+    await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, key, this.owner).catch(() => {});
+  }
+}

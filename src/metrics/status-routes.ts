@@ -1,0 +1,69 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '../config/types.js';
+import { createCachedSnapshot, type FleetSnapshot } from './fleet-snapshot.js';
+import type { DeviceSeriesStore } from './device-series.js';
+import type { MetricsLeader } from './leader.js';
+import type { Metrics } from './metrics.js';
+import { refreshQueueGauges } from './queue-gauges.js';
+import { renderStatusPage } from './status-page.js';
+import type { FlipLog } from '../status/flip-log.js';
+import type { HttpDeps } from './server.js';
+
+export interface StatusRouteDeps {
+  config: Config;
+  redis: Redis;
+  metrics: Metrics;
+  leader: MetricsLeader;
+  series: DeviceSeriesStore;
+  flips: FlipLog;
+  queues: Record<string, Queue>;
+}
+
+/**
+ * What the HTTP server adds on top of the registry: queue gauges refreshed per scrape,
+ * per-device series (leader only, so Prometheus sees one series per device however many
+ * replicas it scrapes), and the status page at `/`, which any replica serves from Redis.
+ */
+export function createStatusRoutes(deps: StatusRouteDeps): Pick<HttpDeps, 'beforeScrape' | 'extraMetrics' | 'routes'> {
+  const snapshot = createCachedSnapshot(deps.series, deps.config);
+  return {
+    beforeScrape: async () => {
+      deps.metrics.metricsLeader.set(deps.leader.isLeader ? 1 : 0);
+      await refreshQueueGauges(deps.metrics, deps.queues, deps.queues.report);
+    },
+    extraMetrics: async () => (deps.leader.isLeader ? (await snapshot()).exposition : ''),
+    routes: {
+      '/': async (_req: IncomingMessage, res: ServerResponse) => {
+        const page = renderStatusPage(await statusData(deps, await snapshot()));
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(page);
+      },
+    },
+  };
+}
+
+async function statusData(deps: StatusRouteDeps, fleet: FleetSnapshot) {
+  const prefix = deps.config.redis.prefix;
+  const [listed, lastSweepRaw, flips] = await Promise.all([
+    deps.redis.scard(`${prefix}:fleet:current`),
+    deps.redis.get(`${prefix}:sweep:last_summary`),
+    deps.flips.recent(20),
+  ]);
+  let lastSweep: Record<string, number> | undefined;
+  try {
+    lastSweep = lastSweepRaw ? (JSON.parse(lastSweepRaw) as Record<string, number>) : undefined;
+  } catch {
+    lastSweep = undefined;
+  }
+  return {
+    up: fleet.counts.up,
+    down: fleet.counts.down,
+    unknown: Math.max(0, listed - fleet.counts.up - fleet.counts.down),
+    downDevices: fleet.down,
+    flips,
+    lastSweep,
+    intervalSeconds: deps.config.schedule.interval_seconds,
+  };
+}

@@ -1,0 +1,73 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/types.js';
+import type { InventoryClient } from '../inventory/client.js';
+import type { DetailsCache } from '../inventory/details.js';
+import type { Device } from '../inventory/device.js';
+import { lastSweepKey } from '../lifecycle/readiness.js';
+import type { Logger } from '../log/logger.js';
+import type { DeviceSeriesStore } from '../metrics/device-series.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ProbeJobData } from '../queue/jobs.js';
+import { enqueueProbes } from '../queue/probe-queue.js';
+import type { StatusStore } from '../status/store.js';
+import { FleetMembership } from './fleet-membership.js';
+import { BoundedSet, runSweep, type SweepPage, type SweepSummary } from './sweep.js';
+
+export interface CycleSweepDeps {
+  config: Config;
+  redis: Redis;
+  inventory: InventoryClient;
+  details: DetailsCache;
+  probeQueue: Queue<ProbeJobData>;
+  series: DeviceSeriesStore;
+  store: StatusStore;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => number;
+}
+
+/** Where the last sweep's figures are kept for the status page. */
+export const lastSweepSummaryKey = (prefix: string) => `${prefix}:sweep:last_summary`;
+
+/**
+ * One cycle's sweep, end to end: page the inventory, fill in details, enqueue probes, and once
+ * every page was read, retire the devices the inventory no longer lists.
+ */
+export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, intervalMs: number, signal: AbortSignal) => Promise<SweepSummary> {
+  const { config, redis, inventory, details, now } = deps;
+  const prefix = config.redis.prefix;
+  const membership = new FleetMembership(redis, prefix);
+  const warned = new BoundedSet();
+  const pages = async function* (signal: AbortSignal): AsyncIterable<SweepPage> {
+    for await (const page of inventory.listDevices({ pageSize: config.inventory.page_size, filters: config.inventory.filters, signal })) {
+      yield { ...page, devices: await details.enrich(page.devices, page.rows, signal) };
+    }
+  };
+  return async (cycle, intervalMs, signal) => {
+    const timing = { cycleStartMs: cycle, intervalMs, spread: config.schedule.spread };
+    const dispatch = async (devices: Device[], observedAtMs: number) => {
+      await membership.add(cycle, devices.map((d) => d.id));
+      return enqueueProbes(deps.probeQueue, devices, timing, observedAtMs);
+    };
+    let summary: SweepSummary;
+    try {
+      summary = await runSweep({ pages, dispatch, now, metrics: deps.metrics, logger: deps.logger, warned }, cycle, signal);
+      // A sweep cut short by shutdown did not see every device: it must not retire any.
+      if (signal.aborted) throw new Error('sweep interrupted by shutdown');
+    } catch (err) {
+      await membership.discard(cycle).catch(() => {});
+      throw err;
+    }
+    await retire(deps, await membership.commit(cycle));
+    await redis.multi().set(lastSweepKey(prefix), String(now())).set(lastSweepSummaryKey(prefix), JSON.stringify({ ...summary, atMs: now() })).exec();
+    return summary;
+  };
+}
+
+async function retire(deps: CycleSweepDeps, removed: string[]): Promise<void> {
+  if (removed.length === 0) return;
+  await deps.series.remove(removed);
+  await Promise.all(removed.map((id) => deps.store.forget(Number(id))));
+  deps.logger.info({ devices: removed.length, sample: removed.slice(0, 10) }, 'devices no longer in the inventory: series and state dropped');
+}
