@@ -58,7 +58,7 @@ export class Metrics {
     });
     this.lastSweepSuccessTimestampSeconds = new Gauge({
       name: `${P}last_sweep_success_timestamp_seconds`,
-      help: 'Unix time at which the last sweep completed successfully.',
+      help: 'Unix time at which the last sweep (by any replica) completed successfully; 0 until one has.',
       registers: r,
     });
     this.invalidDevices = new Gauge({

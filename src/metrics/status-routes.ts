@@ -10,6 +10,7 @@ import { refreshQueueGauges } from './queue-gauges.js';
 import { renderStatusPage } from './status-page.js';
 import type { FlipLog } from '../status/flip-log.js';
 import type { HttpDeps } from './server.js';
+import { lastSweepKey } from '../lifecycle/readiness.js';
 
 export interface StatusRouteDeps {
   config: Config;
@@ -31,6 +32,9 @@ export function createStatusRoutes(deps: StatusRouteDeps): Pick<HttpDeps, 'befor
   return {
     beforeScrape: async () => {
       deps.metrics.metricsLeader.set(deps.leader.isLeader ? 1 : 0);
+      // Whichever replica swept, every replica reports the cluster's last good sweep.
+      const last = Number(await deps.redis.get(lastSweepKey(deps.config.redis.prefix)));
+      if (last > 0) deps.metrics.lastSweepSuccessTimestampSeconds.set(last / 1000);
       await refreshQueueGauges(deps.metrics, deps.queues, deps.queues.report);
     },
     extraMetrics: async () => (deps.leader.isLeader ? (await snapshot()).exposition : ''),

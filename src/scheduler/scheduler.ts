@@ -71,7 +71,6 @@ export class Scheduler {
       const summary = await this.deps.sweep(cycle, intervalMs, this.abort.signal);
       endTimer();
       metrics.sweepsTotal.inc({ result: 'ok' });
-      metrics.lastSweepSuccessTimestampSeconds.set(this.deps.now() / 1000);
       for (const result of ['enqueued', 'alreadyPending', 'invalid'] as const) {
         metrics.sweepDevices.set({ result: result === 'alreadyPending' ? 'already_pending' : result }, summary[result]);
       }
