@@ -23,6 +23,7 @@ import { createCycleSweep } from './scheduler/cycle-sweep.js';
 import { CycleLock } from './scheduler/cycle-lock.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { FlipLog } from './status/flip-log.js';
+import { MassOutageGuard } from './status/mass-outage-guard.js';
 import { StatusStore } from './status/store.js';
 import { startProbeWorker } from './worker/probe-worker.js';
 
@@ -39,6 +40,7 @@ interface Shared {
   now: () => number;
   store: StatusStore;
   series: DeviceSeriesStore;
+  guard: MassOutageGuard;
   owner: string;
 }
 
@@ -54,7 +56,13 @@ export async function runDaemon(config: Config, role: Role, logger: Logger): Pro
   const metrics = new Metrics();
   const redis = connectRedis(config.redis.url, logger, 'main');
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const s: Shared = { config, logger, metrics, redis, now, owner, store: new StatusStore(redis, prefix), series: new DeviceSeriesStore(redis, prefix) };
+  const guard = new MassOutageGuard(redis, prefix, {
+    enabled: config.status.mass_outage.enabled,
+    share: config.status.mass_outage.share,
+    minDevices: config.status.mass_outage.min_devices,
+    intervalMs: config.schedule.interval_seconds * 1000,
+  });
+  const s: Shared = { config, logger, metrics, redis, now, owner, guard, store: new StatusStore(redis, prefix), series: new DeviceSeriesStore(redis, prefix) };
   const probeQueue = new Queue<ProbeJobData>(PROBE_QUEUE, { connection: redis, prefix });
   const reportQueue = new Queue<ReportJobData>(REPORT_QUEUE, { connection: redis, prefix });
 
@@ -67,7 +75,7 @@ export async function runDaemon(config: Config, role: Role, logger: Logger): Pro
   const http = await startHttpServer(
     {
       registry: metrics.registry,
-      ...createStatusRoutes({ config, redis, metrics, leader, series: s.series, flips: new FlipLog(redis, prefix), queues: { probe: probeQueue, report: reportQueue } }),
+      ...createStatusRoutes({ config, redis, metrics, leader, guard, series: s.series, flips: new FlipLog(redis, prefix), queues: { probe: probeQueue, report: reportQueue } }),
       readiness: () =>
         checkReadiness({
           redis,
@@ -111,7 +119,8 @@ function startScheduler(s: Shared, probeQueue: Queue<ProbeJobData>): Role_ {
 }
 
 async function startWorkers(s: Shared, reportQueue: Queue<ReportJobData>): Promise<Role_ & { running: () => boolean }> {
-  const { config, logger, metrics, redis, now, store, series } = s;
+  const { config, logger, metrics, redis, now, store, series, guard } = s;
+  guard.start();
   metrics.icmpPermitted.set((await reportIcmpPermission(config, logger)) ? 1 : 0);
   const probes = createProbes(config);
   // The reporter's client does not retry by itself: BullMQ's backoff owns PATCH retries.
@@ -119,12 +128,15 @@ async function startWorkers(s: Shared, reportQueue: Queue<ReportJobData>): Promi
   const inventory = new InventoryClient(http);
   const flips = new FlipLog(redis, config.redis.prefix);
   const workers: Worker[] = [
-    startProbeWorker({ config, probes, store, series, flips, reportQueue, metrics, logger, now }, redis, config.redis.prefix),
+    startProbeWorker({ config, probes, store, series, flips, guard, reportQueue, metrics, logger, now }, redis, config.redis.prefix),
     startReportWorker({ config, inventory, store, metrics, logger, now }, redis, config.redis.prefix),
   ];
   return {
     running: () => workers.every((w) => w.isRunning()),
-    stop: () => Promise.all(workers.map((w) => w.close())),
+    stop: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+      await guard.stop();
+    },
     close: async () => {
       await Promise.all(Object.values(probes).map((p) => p.close?.()));
       await http.close();

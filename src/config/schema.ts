@@ -85,7 +85,15 @@ function readDraft(r: Reader, options: ValidateOptions) {
         },
       },
     },
-    status: { down_after: r.int('status.down_after', 1), up_after: r.int('status.up_after', 1) },
+    status: {
+      down_after: r.int('status.down_after', 1),
+      up_after: r.int('status.up_after', 1),
+      mass_outage: {
+        enabled: r.bool('status.mass_outage.enabled'),
+        share: r.number('status.mass_outage.share', 0, 1),
+        min_devices: r.int('status.mass_outage.min_devices', 1),
+      },
+    },
     worker: { concurrency: r.int('worker.concurrency', 1, 10_000) },
     reporter: {
       patches_per_second: r.positiveNumber('reporter.patches_per_second'),

@@ -51,7 +51,11 @@ export interface Config {
       v3: SnmpV3Config;
     };
   };
-  status: { down_after: number; up_after: number };
+  status: {
+    down_after: number;
+    up_after: number;
+    mass_outage: { enabled: boolean; share: number; min_devices: number };
+  };
   worker: { concurrency: number };
   reporter: { patches_per_second: number; attempts: number; backoff_ms: number; max_backoff_ms: number };
   metrics: { port: number; host: string; per_device: PerDeviceMetrics };

@@ -25,6 +25,8 @@ export class Metrics {
 
   readonly flipsTotal: Counter<'to'>;
   readonly rebootsTotal: Counter;
+  readonly flipsHeldTotal: Counter;
+  readonly flipsHeld: Gauge;
 
   readonly patchesTotal: Counter<'result'>;
   readonly patchFailuresTotal: Counter<'reason'>;
@@ -113,6 +115,16 @@ export class Metrics {
     this.rebootsTotal = new Counter({
       name: `${P}reboots_total`,
       help: 'Device reboots detected from sysUpTime going backwards (2^32 wrap excluded).',
+      registers: r,
+    });
+    this.flipsHeldTotal = new Counter({
+      name: `${P}flips_held_total`,
+      help: 'Down flips this process held back because the mass-outage guard was tripped.',
+      registers: r,
+    });
+    this.flipsHeld = new Gauge({
+      name: `${P}flips_held`,
+      help: 'Down flips held by the mass-outage guard within the last interval, cluster-wide (0 = guard not tripped).',
       registers: r,
     });
     this.patchesTotal = new Counter({

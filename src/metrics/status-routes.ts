@@ -9,6 +9,7 @@ import type { Metrics } from './metrics.js';
 import { refreshQueueGauges } from './queue-gauges.js';
 import { renderStatusPage } from './status-page.js';
 import type { FlipLog } from '../status/flip-log.js';
+import type { MassOutageGuard } from '../status/mass-outage-guard.js';
 import type { HttpDeps } from './server.js';
 import { lastSweepKey } from '../lifecycle/readiness.js';
 
@@ -19,6 +20,7 @@ export interface StatusRouteDeps {
   leader: MetricsLeader;
   series: DeviceSeriesStore;
   flips: FlipLog;
+  guard: MassOutageGuard;
   queues: Record<string, Queue>;
 }
 
@@ -35,6 +37,7 @@ export function createStatusRoutes(deps: StatusRouteDeps): Pick<HttpDeps, 'befor
       // Whichever replica swept, every replica reports the cluster's last good sweep.
       const last = Number(await deps.redis.get(lastSweepKey(deps.config.redis.prefix)));
       if (last > 0) deps.metrics.lastSweepSuccessTimestampSeconds.set(last / 1000);
+      deps.metrics.flipsHeld.set(await deps.guard.heldRecently());
       await refreshQueueGauges(deps.metrics, deps.queues, deps.queues.report);
     },
     extraMetrics: async () => (deps.leader.isLeader ? (await snapshot()).exposition : ''),

@@ -34,6 +34,8 @@ export interface Transition {
   next: DeviceState;
   flip?: { from: DeviceStatus; to: DeviceStatus };
   reboot: boolean;
+  /** A Down flip the mass-outage guard held back: the device stays Up, its failure streak kept. */
+  held?: boolean;
 }
 
 /**
@@ -48,13 +50,16 @@ export interface Transition {
  * | any    | error   | nothing: the prober's fault is not the device's | never          |
  *
  * A device seen for the first time starts in the status the inventory reports (`seed`), so a
- * steady fleet causes no writes on the prober's first cycle.
+ * steady fleet causes no writes on the prober's first cycle. With `holdDown` (the mass-outage
+ * guard), an up → down flip is held: the streak keeps growing, so the flip happens on the first
+ * check after the guard lifts.
  */
 export function applyCheck(
   prev: DeviceState | undefined,
   seed: DeviceStatus,
   check: Check,
   thresholds: Thresholds,
+  holdDown = false,
 ): Transition {
   const state: DeviceState = prev ?? { status: seed, failStreak: 0, okStreak: 0, changedAtMs: check.atMs, reason: 'seeded' };
   const reboot = isReboot(state, check);
@@ -71,6 +76,7 @@ export function applyCheck(
   const streak = good ? next.okStreak : next.failStreak;
   const needed = good ? thresholds.upAfter : thresholds.downAfter;
   if (wanted !== state.status && streak >= needed) {
+    if (wanted === 'down' && holdDown) return { next, reboot, held: true };
     return {
       next: { ...next, status: wanted, changedAtMs: check.atMs, reason: check.reason },
       flip: { from: state.status, to: wanted },

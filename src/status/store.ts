@@ -48,13 +48,23 @@ export class StatusStore {
     return decode(await this.redis.hgetall(this.key(deviceId)));
   }
 
-  /** Runs one check through the hysteresis and records the inventory's status seen with it. */
-  async apply(deviceId: number, observation: Observation, check: Check, thresholds: Thresholds): Promise<Transition & { state: StoredState }> {
+  /**
+   * Runs one check through the hysteresis and records the inventory's status seen with it.
+   * `holdDown` is asked only when the check would flip the device Down (the mass-outage guard).
+   */
+  async apply(
+    deviceId: number,
+    observation: Observation,
+    check: Check,
+    thresholds: Thresholds,
+    holdDown?: () => Promise<boolean>,
+  ): Promise<Transition & { state: StoredState }> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const raw = await this.redis.hgetall(this.key(deviceId));
       const prev = decode(raw);
       const seed: DeviceStatus = observation.status === false ? 'down' : 'up';
-      const transition = applyCheck(prev, seed, check, thresholds);
+      let transition = applyCheck(prev, seed, check, thresholds);
+      if (transition.flip?.to === 'down' && holdDown && (await holdDown())) transition = applyCheck(prev, seed, check, thresholds, true);
       const state: StoredState = { ...prev, ...transition.next, ...freshest(prev, observation) };
       if (await this.cas(deviceId, raw.v ?? '0', state)) return { ...transition, state };
     }

@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { PROBE_QUEUE, type ProbeJobData, type ReportJobData } from '../queue/jobs.js';
 import { enqueueReport } from '../reporter/report-queue.js';
 import type { FlipLog } from '../status/flip-log.js';
+import type { MassOutageGuard } from '../status/mass-outage-guard.js';
 import { patchDue, type StatusStore } from '../status/store.js';
 import type { DeviceSeriesStore } from '../metrics/device-series.js';
 import { checkBudgetMs, checkDevice, type DeviceCheck, type ProbeSet } from './check-device.js';
@@ -17,6 +18,7 @@ export interface ProbeWorkerDeps {
   store: StatusStore;
   series: DeviceSeriesStore;
   flips: FlipLog;
+  guard: MassOutageGuard;
   reportQueue: Queue<ReportJobData>;
   metrics: Metrics;
   logger: Logger;
@@ -33,8 +35,13 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
     const result = await checkDevice(device, deps.probes, deps.config, deps.now, budgetMs);
     countProbes(deps.metrics, result);
     const observation = { status: device.inventoryStatus, atMs: observedAtMs };
-    const { flip, reboot, state } = await deps.store.apply(device.id, observation, result.check, thresholds);
+    deps.guard.count(result.check.outcome);
+    const { flip, reboot, held, state } = await deps.store.apply(device.id, observation, result.check, thresholds, () => deps.guard.shouldHold());
     const labels = deviceLabels(device);
+    if (held) {
+      deps.metrics.flipsHeldTotal.inc();
+      log.error({ ...labels, reason: result.check.reason, cycle }, 'Down flip held: too much of the fleet is failing at once, the prober\'s own network is suspect');
+    }
     if (reboot) {
       deps.metrics.rebootsTotal.inc();
       log.info({ ...labels, uptimeTicks: result.check.uptimeTicks, cycle }, 'device rebooted');

@@ -98,3 +98,23 @@ describe('reboot detection from sysUpTime', () => {
     expect(isReboot(state(), at(1, 'up', { uptimeTicks: 5 }))).toBe(false);
   });
 });
+
+describe('mass-outage guard hold', () => {
+  it('a held Down flip keeps the device Up with its failure streak, and flips on the first check after the hold lifts', () => {
+    let s = state();
+    for (let i = 0; i < 4; i++) {
+      const t = applyCheck(s, 'up', at(i, 'down'), T, true);
+      expect(t.flip).toBeUndefined();
+      expect(t.held ?? false).toBe(i >= 2);
+      s = t.next;
+    }
+    expect(s).toMatchObject({ status: 'up', failStreak: 4 });
+    const released = applyCheck(s, 'up', at(5, 'down'), T, false);
+    expect(released.flip).toEqual({ from: 'up', to: 'down' });
+  });
+
+  it('never holds an Up flip: recoveries always go through', () => {
+    const t = applyCheck(state({ status: 'down' }), 'up', at(1, 'up'), T, true);
+    expect(t.flip).toEqual({ from: 'down', to: 'up' });
+  });
+});
