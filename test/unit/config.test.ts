@@ -51,7 +51,7 @@ describe('loading the configuration', () => {
     expect(config.inventory.url).toBe('http://127.0.0.1:8080/api/v1');
     expect(config.inventory.page_size).toBe(100);
     expect(config.schedule).toEqual({ interval_seconds: 60, cron: undefined, spread: 0.8 });
-    expect(config.status).toEqual({ down_after: 3, up_after: 1 });
+    expect(config.status).toMatchObject({ down_after: 3, up_after: 1, mass_outage: { enabled: true, share: 0.5, min_devices: 10 } });
     expect(config.redis.url).toBeInstanceOf(Secret);
     expect(config.redis.url.reveal()).toBe('redis://127.0.0.1:6379');
   });
@@ -74,7 +74,7 @@ describe('loading the configuration', () => {
 
   it('keeps the defaults of a section whose keys are all commented out', async () => {
     const config = expectConfig(await load('status:\n  # down_after: 5\nworker:\n'));
-    expect(config.status).toEqual({ down_after: 3, up_after: 1 });
+    expect(config.status).toMatchObject({ down_after: 3, up_after: 1, mass_outage: { enabled: true, share: 0.5, min_devices: 10 } });
     expect(config.worker.concurrency).toBe(50);
   });
 
