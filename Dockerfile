@@ -1,0 +1,79 @@
+# syntax=docker/dockerfile:1
+#
+# inventory-prober container image.
+#
+#   docker build -t inventory-prober .
+#   docker run -d --name inventory-prober \
+#     --sysctl net.ipv4.ping_group_range="0 2147483647" \
+#     --read-only --cap-drop ALL --security-opt no-new-privileges --stop-timeout 30 \
+#     -p 9464:9464 \
+#     -v "$PWD/config.yaml:/etc/inventory-prober/config.yaml:ro" \
+#     -v "$PWD/secrets:/run/secrets/inventory-prober:ro" \
+#     -e INVENTORY_TOKEN_FILE=/run/secrets/inventory-prober/inventory-token \
+#     -e SNMP_COMMUNITY_FILE=/run/secrets/inventory-prober/snmp-community \
+#     -e REDIS_URL=redis://redis:6379/0 \
+#     inventory-prober
+#
+# Volumes (all read-only; the image itself holds no configuration and no secret):
+#   /etc/inventory-prober/config.yaml   the config file (see config/example.yaml); CMD points here
+#   /run/secrets/inventory-prober/      secret files, one value per file, referenced through
+#                                       INVENTORY_TOKEN_FILE, SNMP_COMMUNITY_FILE,
+#                                       SNMP_V3_AUTH_KEY_FILE, SNMP_V3_PRIV_KEY_FILE
+# The process writes nothing to disk (logs are JSON on stdout), so `--read-only` works.
+#
+# ICMP without root: /bin/ping opens an ICMP datagram socket, which the kernel allows only when
+# the process's gid (10001 here) is inside net.ipv4.ping_group_range. That sysctl is per network
+# namespace, so set it per container: `--sysctl net.ipv4.ping_group_range="0 2147483647"`.
+# (Docker Engine 20.10+ already defaults to that range, except with --network host or userns
+# remapping; Kubernetes does not: see deploy/kubernetes.)
+# The alternative is a raw socket through ping's own privilege (the cap_net_raw file capability
+# or setuid bit Debian's package gives /bin/ping, with NET_RAW in the container's bounding set,
+# Docker's default). It is ignored under `--security-opt no-new-privileges` (and Kubernetes'
+# allowPrivilegeEscalation: false), so prefer the sysctl. Rootless Podman cannot write the
+# sysctl; there keep NET_RAW and leave no-new-privileges off.
+# `inventory-prober` logs "ICMP is not permitted" with the reason at start-up.
+
+# ---- build: compile TypeScript with the dev dependencies --------------------------------------
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+# Manifests first: the dependency layer is reused until package*.json change.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime: production dependencies, compiled JavaScript, the ping binary --------------------
+# Pin this by digest (node:24-bookworm-slim@sha256:…) in a release pipeline for reproducible images.
+FROM node:24-bookworm-slim AS runtime
+ENV NODE_ENV=production
+
+# iputils-ping is the `ping` the ICMP probe runs; slim images have none.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iputils-ping \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/inventory-prober
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /src/dist ./dist
+# Every setting with its default, for `docker run … cat config/default.yaml` when writing a config.
+COPY config/default.yaml config/example.yaml ./config/
+
+# Numeric ids, so Kubernetes' runAsNonRoot can verify them without reading /etc/passwd; no
+# matching passwd entry is needed by Node or ping.
+USER 10001:10001
+
+# /metrics, /healthz and /readyz (metrics.port).
+EXPOSE 9464
+
+# Liveness only (is the event loop answering?): readiness needs Redis and is for orchestrators.
+# Slim images have no curl; Node's fetch does the job. Assumes the default metrics.port.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+
+# Exec form: node is PID 1 and receives SIGTERM itself, which starts the ordered shutdown
+# (shutdown.grace_seconds, default 20 s; Docker's default 10 s stop timeout is too short, hence
+# --stop-timeout 30 above).
+ENTRYPOINT ["node", "dist/cli.js"]
+CMD ["run", "--config", "/etc/inventory-prober/config.yaml"]
