@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Queue, type Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import type { ConfigResult } from './config/schema.js';
 import type { Config, Role } from './config/types.js';
-import { InventoryClient } from './inventory/client.js';
-import { DetailsCache } from './inventory/details.js';
-import { createInventoryHttp } from './inventory/http.js';
 import { checkReadiness } from './lifecycle/readiness.js';
+import { ConfigReloader } from './lifecycle/reload.js';
 import { Shutdown } from './lifecycle/shutdown.js';
 import type { Logger } from './log/logger.js';
 import { DeviceSeriesStore } from './metrics/device-series.js';
@@ -14,68 +12,76 @@ import { MetricsLeader } from './metrics/leader.js';
 import { Metrics } from './metrics/metrics.js';
 import { startHttpServer } from './metrics/server.js';
 import { createStatusRoutes } from './metrics/status-routes.js';
-import { checkIcmpPermission } from './probes/icmp.js';
-import { createProbes } from './probes/registry.js';
 import { PROBE_QUEUE, REPORT_QUEUE, type ProbeJobData, type ReportJobData } from './queue/jobs.js';
 import { connectRedis } from './queue/redis.js';
-import { startReportWorker } from './reporter/report-worker.js';
-import { createCycleSweep } from './scheduler/cycle-sweep.js';
-import { CycleLock } from './scheduler/cycle-lock.js';
-import { Scheduler } from './scheduler/scheduler.js';
+import { startSchedulerRole } from './roles/scheduler-role.js';
+import type { RoleContext, RunningRole } from './roles/types.js';
+import { startWorkerRole } from './roles/worker-role.js';
 import { FlipLog } from './status/flip-log.js';
 import { MassOutageGuard } from './status/mass-outage-guard.js';
 import { StatusStore } from './status/store.js';
-import { startProbeWorker } from './worker/probe-worker.js';
 
 export interface Daemon {
   shutdown: Shutdown;
   httpPort: number;
+  reloader?: ConfigReloader;
 }
 
-interface Shared {
-  config: Config;
-  logger: Logger;
-  metrics: Metrics;
-  redis: Redis;
-  now: () => number;
-  store: StatusStore;
-  series: DeviceSeriesStore;
-  guard: MassOutageGuard;
-  owner: string;
+export interface DaemonOptions {
+  /** Re-reads the configuration for SIGHUP and POST /-/reload; without it, reload is off. */
+  reload?: () => Promise<ConfigResult>;
 }
 
-interface Role_ {
-  stop: () => Promise<unknown>;
-  close: () => Promise<unknown>;
+interface Roles {
+  scheduler?: RunningRole;
+  worker?: RunningRole;
 }
 
-/** Composition root: config → clients → roles → HTTP → signal handlers. */
-export async function runDaemon(config: Config, role: Role, logger: Logger): Promise<Daemon> {
+/**
+ * Composition root: long-lived clients (Redis, queues, HTTP, metrics) built once; the roles
+ * built from the current config generation, and rebuilt from a new one on reload.
+ */
+export async function runDaemon(initial: Config, role: Role, logger: Logger, options: DaemonOptions = {}): Promise<Daemon> {
   const now = () => Date.now();
-  const prefix = config.redis.prefix;
+  const prefix = initial.redis.prefix;
   const metrics = new Metrics();
-  const redis = connectRedis(config.redis.url, logger, 'main');
+  const redis = connectRedis(initial.redis.url, logger, 'main');
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const guard = new MassOutageGuard(redis, prefix, {
-    enabled: config.status.mass_outage.enabled,
-    share: config.status.mass_outage.share,
-    minDevices: config.status.mass_outage.min_devices,
-    intervalMs: config.schedule.interval_seconds * 1000,
-  });
-  const s: Shared = { config, logger, metrics, redis, now, owner, guard, store: new StatusStore(redis, prefix), series: new DeviceSeriesStore(redis, prefix) };
   const probeQueue = new Queue<ProbeJobData>(PROBE_QUEUE, { connection: redis, prefix });
   const reportQueue = new Queue<ReportJobData>(REPORT_QUEUE, { connection: redis, prefix });
-
-  const scheduling = role !== 'worker' ? startScheduler(s, probeQueue) : undefined;
-  const working = role !== 'scheduler' ? await startWorkers(s, reportQueue) : undefined;
+  const store = new StatusStore(redis, prefix);
+  const series = new DeviceSeriesStore(redis, prefix);
   const leader = new MetricsLeader(redis, prefix, owner);
+
+  let config = initial;
+  let guard = buildGuard(config, redis);
+  const context = (): RoleContext => ({ config, logger, metrics, redis, now, store, series, guard, owner });
+  const startRoles = async (): Promise<Roles> => ({
+    scheduler: role !== 'worker' ? startSchedulerRole(context(), probeQueue) : undefined,
+    worker: role !== 'scheduler' ? await startWorkerRole(context(), reportQueue) : undefined,
+  });
+  const stopRoles = async (r: Roles) => {
+    // Stop new sweeps first, then let in-flight jobs finish, then release the roles' clients.
+    await r.scheduler?.stop();
+    await r.worker?.stop();
+    await Promise.all([r.scheduler?.close(), r.worker?.close()]);
+  };
+  let roles = await startRoles();
   leader.start();
 
   const startedAtMs = now();
+  const reloader = options.reload
+    ? new ConfigReloader(options.reload, () => config, async (next) => {
+        await stopRoles(roles);
+        config = next;
+        guard = buildGuard(config, redis);
+        roles = await startRoles();
+      }, logger, metrics)
+    : undefined;
   const http = await startHttpServer(
     {
       registry: metrics.registry,
-      ...createStatusRoutes({ config, redis, metrics, leader, guard, series: s.series, flips: new FlipLog(redis, prefix), queues: { probe: probeQueue, report: reportQueue } }),
+      ...createStatusRoutes({ config: () => config, redis, metrics, leader, guard: () => guard, series, flips: new FlipLog(redis, prefix), queues: { probe: probeQueue, report: reportQueue }, reloader }),
       readiness: () =>
         checkReadiness({
           redis,
@@ -83,71 +89,33 @@ export async function runDaemon(config: Config, role: Role, logger: Logger): Pro
           now,
           intervalMs: config.schedule.interval_seconds * 1000,
           startedAtMs,
-          scheduler: scheduling !== undefined,
-          workersRunning: working?.running,
+          scheduler: roles.scheduler !== undefined,
+          workersRunning: roles.worker?.running,
         }),
     },
-    config.metrics.host,
-    config.metrics.port,
+    initial.metrics.host,
+    initial.metrics.port,
   );
 
-  // Order matters: stop new sweeps, let in-flight jobs finish, then close what they write through.
-  const shutdown = new Shutdown(logger, config.shutdown.grace_seconds * 1000);
-  if (scheduling) shutdown.add('scheduler', scheduling.stop);
-  if (working) shutdown.add('workers', working.stop);
-  shutdown.add('clients', () => Promise.all([scheduling?.close(), working?.close(), leader.stop()]));
+  const shutdown = new Shutdown(logger, initial.shutdown.grace_seconds * 1000);
+  shutdown.add('roles', () => stopRoles(roles));
+  shutdown.add('leader', () => leader.stop());
   shutdown.add('queues', () => Promise.all([probeQueue.close(), reportQueue.close()]));
   shutdown.add('http', () => http.close());
   shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()));
   shutdown.installSignalHandlers();
+  reloader?.installSignalHandler();
 
   logger.info({ role, metricsPort: http.port, prefix, owner }, 'inventory-prober running');
-  return { shutdown, httpPort: http.port };
+  return { shutdown, httpPort: http.port, reloader };
 }
 
-function startScheduler(s: Shared, probeQueue: Queue<ProbeJobData>): Role_ {
-  const { config, logger, metrics, redis, now } = s;
-  const log = logger.child({ component: 'scheduler' });
-  const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: config.inventory.timeout_ms, retries: config.inventory.retries, metrics, logger: log });
-  const inventory = new InventoryClient(http);
-  const details = new DetailsCache({ redis, prefix: config.redis.prefix, inventory, concurrency: config.inventory.detail_concurrency, logger: log });
-  const sweep = createCycleSweep({ config, redis, inventory, details, probeQueue, series: s.series, store: s.store, metrics, logger: log, now });
-  const lock = new CycleLock(redis, config.redis.prefix, s.owner);
-  const scheduler = new Scheduler({ lock, now, metrics, logger: log, sweep }, { intervalSeconds: config.schedule.interval_seconds, cron: config.schedule.cron });
-  scheduler.start();
-  return { stop: () => scheduler.stop(), close: () => http.close() };
-}
-
-async function startWorkers(s: Shared, reportQueue: Queue<ReportJobData>): Promise<Role_ & { running: () => boolean }> {
-  const { config, logger, metrics, redis, now, store, series, guard } = s;
-  guard.start();
-  metrics.icmpPermitted.set((await reportIcmpPermission(config, logger)) ? 1 : 0);
-  const probes = createProbes(config);
-  // The reporter's client does not retry by itself: BullMQ's backoff owns PATCH retries.
-  const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: config.inventory.timeout_ms, retries: 0, metrics, logger });
-  const inventory = new InventoryClient(http);
-  const flips = new FlipLog(redis, config.redis.prefix);
-  const workers: Worker[] = [
-    startProbeWorker({ config, probes, store, series, flips, guard, reportQueue, metrics, logger, now }, redis, config.redis.prefix),
-    startReportWorker({ config, inventory, store, metrics, logger, now }, redis, config.redis.prefix),
-  ];
-  return {
-    running: () => workers.every((w) => w.isRunning()),
-    stop: async () => {
-      await Promise.all(workers.map((w) => w.close()));
-      await guard.stop();
-    },
-    close: async () => {
-      await Promise.all(Object.values(probes).map((p) => p.close?.()));
-      await http.close();
-    },
-  };
-}
-
-async function reportIcmpPermission(config: Config, logger: Logger): Promise<boolean> {
-  if (!config.probes.icmp.enabled) return true;
-  const icmp = await checkIcmpPermission();
-  if (icmp.ok) return true;
-  logger.error({ component: 'worker', reason: icmp.reason, hint: icmp.hint }, 'ICMP is not permitted: every ICMP probe will be an error and count against no device');
-  return false;
+function buildGuard(config: Config, redis: RoleContext['redis']): MassOutageGuard {
+  const m = config.status.mass_outage;
+  return new MassOutageGuard(redis, config.redis.prefix, {
+    enabled: m.enabled,
+    share: m.share,
+    minDevices: m.min_devices,
+    intervalMs: config.schedule.interval_seconds * 1000,
+  });
 }

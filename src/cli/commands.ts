@@ -48,7 +48,8 @@ async function run(flags: Flags): Promise<number | undefined> {
   if (!ROLES.includes(role)) return usageError(`--role must be one of ${ROLES.join(', ')}; got "${String(flags.role)}"`);
   return withConfig(flags, async (config) => {
     const logger = createLogger(config.log.level);
-    await runDaemon(config, role, logger);
+    const reload = () => loadConfig({ file: flagString(flags.config), env: process.env });
+    await runDaemon(config, role, logger, { reload });
     return undefined; // keep running until a signal
   });
 }

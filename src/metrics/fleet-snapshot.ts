@@ -15,13 +15,13 @@ const MAX_DOWN_LISTED = 500;
  * One walk over the per-device hash serves both the scrape and the status page, and is reused
  * for a few seconds: several Prometheus servers and a person refreshing the page cost one walk.
  */
-export function createCachedSnapshot(series: DeviceSeriesStore, config: Config): () => Promise<FleetSnapshot> {
-  const ttlMs = Math.min(5_000, (config.schedule.interval_seconds * 1000) / 2);
+export function createCachedSnapshot(series: DeviceSeriesStore, config: () => Config): () => Promise<FleetSnapshot> {
   let cached: { at: number; value: Promise<FleetSnapshot> } | undefined;
   return () => {
     const now = Date.now();
+    const ttlMs = Math.min(5_000, (config().schedule.interval_seconds * 1000) / 2);
     if (!cached || now - cached.at > ttlMs) {
-      const value = build(series, config);
+      const value = build(series, config());
       cached = { at: now, value };
       value.catch(() => (cached = undefined));
     }

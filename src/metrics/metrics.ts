@@ -33,6 +33,8 @@ export class Metrics {
   readonly patchQueueDepth: Gauge;
   readonly queueJobs: Gauge<'queue' | 'state'>;
   readonly icmpPermitted: Gauge;
+  readonly configLastReloadSuccessful: Gauge;
+  readonly configLastReloadSuccessTimestampSeconds: Gauge;
   readonly metricsLeader: Gauge;
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
@@ -149,6 +151,18 @@ export class Metrics {
       help: 'Whether this process may send ICMP echo (1) or every ICMP probe is a prober-side error (0).',
       registers: r,
     });
+    this.configLastReloadSuccessful = new Gauge({
+      name: `${P}config_last_reload_successful`,
+      help: 'Whether the last configuration reload (SIGHUP or POST /-/reload) succeeded (1) or was rejected (0).',
+      registers: r,
+    });
+    this.configLastReloadSuccessful.set(1);
+    this.configLastReloadSuccessTimestampSeconds = new Gauge({
+      name: `${P}config_last_reload_success_timestamp_seconds`,
+      help: 'Unix time of the last successful configuration load (start-up or reload).',
+      registers: r,
+    });
+    this.configLastReloadSuccessTimestampSeconds.set(Date.now() / 1000);
     this.metricsLeader = new Gauge({
       name: `${P}metrics_leader`,
       help: 'Whether this process is the one exporting per-device series (1) or not (0).',

@@ -10,17 +10,20 @@ import { refreshQueueGauges } from './queue-gauges.js';
 import { renderStatusPage } from './status-page.js';
 import type { FlipLog } from '../status/flip-log.js';
 import type { MassOutageGuard } from '../status/mass-outage-guard.js';
+import type { ConfigReloader } from '../lifecycle/reload.js';
 import type { HttpDeps } from './server.js';
 import { lastSweepKey } from '../lifecycle/readiness.js';
 
 export interface StatusRouteDeps {
-  config: Config;
+  /** Getters: a reload swaps the config and the guard under a running server. */
+  config: () => Config;
   redis: Redis;
   metrics: Metrics;
   leader: MetricsLeader;
   series: DeviceSeriesStore;
   flips: FlipLog;
-  guard: MassOutageGuard;
+  guard: () => MassOutageGuard;
+  reloader?: ConfigReloader;
   queues: Record<string, Queue>;
 }
 
@@ -35,9 +38,9 @@ export function createStatusRoutes(deps: StatusRouteDeps): Pick<HttpDeps, 'befor
     beforeScrape: async () => {
       deps.metrics.metricsLeader.set(deps.leader.isLeader ? 1 : 0);
       // Whichever replica swept, every replica reports the cluster's last good sweep.
-      const last = Number(await deps.redis.get(lastSweepKey(deps.config.redis.prefix)));
+      const last = Number(await deps.redis.get(lastSweepKey(deps.config().redis.prefix)));
       if (last > 0) deps.metrics.lastSweepSuccessTimestampSeconds.set(last / 1000);
-      deps.metrics.flipsHeld.set(await deps.guard.heldRecently());
+      deps.metrics.flipsHeld.set(await deps.guard().heldRecently());
       await refreshQueueGauges(deps.metrics, deps.queues, deps.queues.report);
     },
     extraMetrics: async () => (deps.leader.isLeader ? (await snapshot()).exposition : ''),
@@ -47,12 +50,22 @@ export function createStatusRoutes(deps: StatusRouteDeps): Pick<HttpDeps, 'befor
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
         res.end(page);
       },
+      '/-/reload': async (req: IncomingMessage, res: ServerResponse) => {
+        if (req.method !== 'POST' || !deps.reloader) {
+          res.writeHead(deps.reloader ? 405 : 404, { 'content-type': 'text/plain' });
+          res.end(deps.reloader ? 'POST to reload the configuration\n' : 'reload is not enabled\n');
+          return;
+        }
+        const outcome = await deps.reloader.reload('http');
+        res.writeHead(outcome.ok ? 200 : 400, { 'content-type': 'application/json' });
+        res.end(`${JSON.stringify(outcome)}\n`);
+      },
     },
   };
 }
 
 async function statusData(deps: StatusRouteDeps, fleet: FleetSnapshot) {
-  const prefix = deps.config.redis.prefix;
+  const prefix = deps.config().redis.prefix;
   const [listed, lastSweepRaw, flips] = await Promise.all([
     deps.redis.scard(`${prefix}:fleet:current`),
     deps.redis.get(`${prefix}:sweep:last_summary`),
@@ -71,6 +84,6 @@ async function statusData(deps: StatusRouteDeps, fleet: FleetSnapshot) {
     downDevices: fleet.down,
     flips,
     lastSweep,
-    intervalSeconds: deps.config.schedule.interval_seconds,
+    intervalSeconds: deps.config().schedule.interval_seconds,
   };
 }

@@ -1,0 +1,47 @@
+import type { Queue, Worker } from 'bullmq';
+import type { Config } from '../config/types.js';
+import { InventoryClient } from '../inventory/client.js';
+import { createInventoryHttp } from '../inventory/http.js';
+import type { Logger } from '../log/logger.js';
+import { checkIcmpPermission } from '../probes/icmp.js';
+import { createProbes } from '../probes/registry.js';
+import type { ReportJobData } from '../queue/jobs.js';
+import { startReportWorker } from '../reporter/report-worker.js';
+import { FlipLog } from '../status/flip-log.js';
+import { startProbeWorker } from '../worker/probe-worker.js';
+import type { RoleContext, RunningRole } from './types.js';
+
+/** The worker role: the probe worker (check → hysteresis → flip) and the report worker (PATCH). */
+export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<ReportJobData>): Promise<RunningRole> {
+  const { config, logger, metrics, redis, now, store, series, guard } = ctx;
+  metrics.icmpPermitted.set((await icmpPermitted(config, logger)) ? 1 : 0);
+  guard.start();
+  const probes = createProbes(config);
+  // The reporter's client does not retry by itself: BullMQ's backoff owns PATCH retries.
+  const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: config.inventory.timeout_ms, retries: 0, metrics, logger });
+  const inventory = new InventoryClient(http);
+  const flips = new FlipLog(redis, config.redis.prefix);
+  const workers: Worker[] = [
+    startProbeWorker({ config, probes, store, series, flips, guard, reportQueue, metrics, logger, now }, redis, config.redis.prefix),
+    startReportWorker({ config, inventory, store, metrics, logger, now }, redis, config.redis.prefix),
+  ];
+  return {
+    running: () => workers.every((w) => w.isRunning()),
+    stop: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+      await guard.stop();
+    },
+    close: async () => {
+      await Promise.all(Object.values(probes).map((p) => p.close?.()));
+      await http.close();
+    },
+  };
+}
+
+async function icmpPermitted(config: Config, logger: Logger): Promise<boolean> {
+  if (!config.probes.icmp.enabled) return true;
+  const icmp = await checkIcmpPermission();
+  if (icmp.ok) return true;
+  logger.error({ component: 'worker', reason: icmp.reason, hint: icmp.hint }, 'ICMP is not permitted: every ICMP probe will be an error and count against no device');
+  return false;
+}
