@@ -40,6 +40,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   reportPatches(inventory, fleet, say);
 
   say(`inventory API   ${inventory.url}/inventory_device/  (Bearer ${DEMO_TOKEN})`);
+  say(`status page     http://127.0.0.1:${daemon.httpPort}/`);
   say(`metrics         http://127.0.0.1:${daemon.httpPort}/metrics`);
   say(`health          http://127.0.0.1:${daemon.httpPort}/healthz  /readyz`);
   say(`${fleet.length} devices on 127.0.20.1-${fleet.length}, sweep every ${config.schedule.interval_seconds} s; Ctrl-C stops everything`);

@@ -13,6 +13,7 @@ export interface StatusPageData {
 
 const esc = (v: unknown) =>
   String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
 const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
 
 /**
@@ -27,14 +28,14 @@ export function renderStatusPage(d: StatusPageData): string {
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#222}h1{font-size:1.3rem}h2{font-size:1.05rem;margin-top:1.5rem}
 .counts{display:flex;gap:1rem}.count{padding:.6rem 1rem;border-radius:6px;background:#eee;min-width:6rem}
-.count b{display:block;font-size:1.6rem}.up b{color:#1a7f37}.down b{color:#cf222e}
+.count b{display:block;font-size:1.6rem}.up b{color:#1a7f37}.down.some b{color:#cf222e}
 table{border-collapse:collapse;margin-top:.4rem}td,th{border-bottom:1px solid #ddd;padding:.25rem .6rem;text-align:left}
 .muted{color:#666}
 </style></head><body>
 <h1>inventory-prober</h1>
 <section class="counts" aria-label="fleet">
 <div class="count up" id="count-up"><b>${d.up}</b>Up</div>
-<div class="count down" id="count-down"><b>${d.down}</b>Down</div>
+<div class="count down${d.down > 0 ? ' some' : ''}" id="count-down"><b>${d.down}</b>Down</div>
 <div class="count" id="count-unknown"><b>${d.unknown}</b>Unknown</div>
 </section>
 <h2>Down now</h2>
@@ -66,5 +67,5 @@ function flipTable(flips: FlipRecord[]): string {
 
 function sweepFigures(s: Record<string, number> | undefined): string {
   if (!s) return '<p id="sweep-none">No sweep completed yet.</p>';
-  return `<p id="sweep">${when(s.atMs ?? 0)}: ${s.devices ?? 0} devices on ${s.pages ?? 0} pages in ${s.durationMs ?? 0} ms; ${s.enqueued ?? 0} probes enqueued, ${s.alreadyPending ?? 0} already pending, ${s.invalid ?? 0} invalid records skipped.</p>`;
+  return `<p id="sweep">${when(s.atMs ?? 0)}: ${plural(s.devices ?? 0, 'device')} on ${plural(s.pages ?? 0, 'page')} in ${s.durationMs ?? 0} ms; ${plural(s.enqueued ?? 0, 'probe')} enqueued, ${s.alreadyPending ?? 0} already pending, ${plural(s.invalid ?? 0, 'invalid record')} skipped.</p>`;
 }
