@@ -28,7 +28,6 @@ export class Scheduler {
   private lastCycle = -1;
   private running?: Promise<void>;
   private readonly abort = new AbortController();
-  lastSweep?: { summary?: SweepSummary; error?: string; atMs: number };
 
   constructor(
     private readonly deps: SchedulerDeps,
@@ -46,8 +45,9 @@ export class Scheduler {
   /** Starts the sweep of the current cycle if it is new and this replica wins it. */
   async tick(): Promise<void> {
     const { cycle, intervalMs } = this.currentCycle();
-    if (cycle === this.lastCycle || this.running || this.abort.signal.aborted) return;
+    if (cycle === this.lastCycle || this.abort.signal.aborted) return;
     this.lastCycle = cycle;
+    if (this.running) return this.skip(cycle);
     let claim;
     try {
       claim = await this.deps.lock.claim(cycle, intervalMs);
@@ -55,12 +55,14 @@ export class Scheduler {
       this.deps.logger.warn({ cycle, err: (err as Error).message }, 'could not claim sweep (redis unreachable?)');
       return;
     }
-    if (claim === 'busy') {
-      this.deps.metrics.sweepsTotal.inc({ result: 'skipped' });
-      this.deps.logger.warn({ cycle }, 'sweep skipped: the previous sweep is still running');
-      return;
-    }
+    if (claim === 'busy') return this.skip(cycle);
     if (claim === 'claimed') this.running = this.runSweep(cycle, intervalMs).finally(() => (this.running = undefined));
+  }
+
+  /** The previous sweep (here or on another replica) still runs: this cycle is not doubled. */
+  private skip(cycle: number): void {
+    this.deps.metrics.sweepsTotal.inc({ result: 'skipped' });
+    this.deps.logger.warn({ cycle }, 'sweep skipped: the previous sweep is still running');
   }
 
   private async runSweep(cycle: number, intervalMs: number): Promise<void> {
@@ -75,13 +77,11 @@ export class Scheduler {
         metrics.sweepDevices.set({ result: result === 'alreadyPending' ? 'already_pending' : result }, summary[result]);
       }
       metrics.invalidDevices.set(summary.invalid);
-      this.lastSweep = { summary, atMs: this.deps.now() };
       logger.info({ ...summary }, 'sweep done');
     } catch (err) {
       endTimer();
       metrics.sweepsTotal.inc({ result: 'failed' });
       const e = err as Error & { kind?: string };
-      this.lastSweep = { error: e.message, atMs: this.deps.now() };
       logger.error({ cycle, kind: e.kind, err: e.message }, 'sweep failed; no device changed because of it');
     } finally {
       clearInterval(keepAlive);
@@ -105,9 +105,5 @@ export class Scheduler {
     this.cron?.stop();
     this.abort.abort();
     await this.running;
-  }
-
-  get sweeping(): boolean {
-    return this.running !== undefined;
   }
 }
