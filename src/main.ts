@@ -45,6 +45,8 @@ export async function runDaemon(initial: Config, role: Role, logger: Logger, opt
   const now = () => Date.now();
   const prefix = initial.redis.prefix;
   const metrics = new Metrics();
+  // Only processes that probe know whether ICMP works; elsewhere a 0 would read as "denied".
+  if (role === 'scheduler') metrics.registry.removeSingleMetric('inventory_prober_icmp_permitted');
   const redis = connectRedis(initial.redis.url, logger, 'main');
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const probeQueue = new Queue<ProbeJobData>(PROBE_QUEUE, { connection: redis, prefix });

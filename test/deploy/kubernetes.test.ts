@@ -9,8 +9,9 @@ import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IService } from 'kubernetes-models/v1/Service';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
+import { renderDeviceSeries } from '../../src/metrics/device-exposition.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { startHttpServer } from '../../src/metrics/server.js';
 import { PROBE_QUEUE } from '../../src/queue/jobs.js';
@@ -215,15 +216,24 @@ describe('Kubernetes manifests', () => {
     expect(find<IDeployment>('Deployment', 'inventory-prober-scheduler')[0]?.spec?.replicas).toBeGreaterThanOrEqual(2);
   });
 
-  it('alert and autoscale on metrics the prober exports, for the queue it fills', () => {
+  it('ship the same alert rules as deploy/prometheus/alerts.yaml', () => {
+    const alerts = parse(readFileSync(join(root, 'deploy/prometheus/alerts.yaml'), 'utf8')) as { groups: unknown };
+    const [rule] = find<{ spec: { groups: unknown } }>('PrometheusRule');
+    expect(rule?.spec.groups).toEqual(alerts.groups);
+  });
+
+  it('alert and autoscale on metrics the prober exports, for the queue it fills', async () => {
     const queries = [
       ...find<{ spec: { groups: { rules: { expr: string }[] }[] } }>('PrometheusRule').flatMap((r) => r.spec.groups.flatMap((g) => g.rules.map((x) => x.expr))),
       ...find<{ spec: { triggers: { type: string; metadata: Record<string, string> }[] } }>('ScaledObject').flatMap((s) => s.spec.triggers.map((t) => t.metadata.query ?? '')),
     ];
-    const registry = new Metrics(new Registry(), { defaultMetrics: false }).registry;
+    const registry = new Metrics(new Registry()).registry;
+    // Per-device families are rendered from Redis, not registered: take their names from the renderer.
+    const rendered = await renderDeviceSeries((async function* () {})(), 'full');
+    const exported = (name: string) => registry.getSingleMetric(name) !== undefined || rendered.text.includes(`# TYPE ${name} `);
     const names = queries.flatMap((q) => q.match(/\binventory_prober_[a-z_]+/g) ?? []);
     expect(names).toContain('inventory_prober_last_sweep_success_timestamp_seconds');
-    for (const name of names) expect(registry.getSingleMetric(name), name).toBeDefined();
+    for (const name of names) expect(exported(name), name).toBe(true);
     expect(queries.join('\n')).toContain(`queue="${PROBE_QUEUE}"`);
   });
 });
