@@ -22,7 +22,11 @@ export interface InventoryPage {
   /** Valid devices not already yielded by this call. */
   devices: Device[];
   invalid: { id?: number; reason: string }[];
-  /** Valid rows skipped because an earlier page of this call already yielded their id. */
+  /**
+   * Valid rows skipped because an earlier page of this call already yielded the same row (the
+   * list shifted under us). A row that reuses a yielded id with different data is `invalid`
+   * (`duplicate_id`) instead: that is an inventory data error the operator must see.
+   */
   duplicates: number;
   /** The page's raw rows, for DetailsCache.enrich (it needs to see which fields the list lacked). */
   rows: unknown[];
@@ -49,13 +53,13 @@ export class InventoryClient {
    * comes back empty, so neither a shrinking list nor a lying `count` can loop forever.
    */
   async *listDevices(opts: ListOptions): AsyncGenerator<InventoryPage> {
-    const seen = new Set<number>();
+    const seen: Seen = new Map();
     for (const filter of filterCombinations(opts.filters)) {
       yield* this.listOne(opts, filter, seen);
     }
   }
 
-  private async *listOne(opts: ListOptions, filter: InventoryPage['filter'], seen: Set<number>): AsyncGenerator<InventoryPage> {
+  private async *listOne(opts: ListOptions, filter: InventoryPage['filter'], seen: Seen): AsyncGenerator<InventoryPage> {
     for (let offset = 0; ; ) {
       const body = await this.getPage(listPath(opts.pageSize, offset, filter), offset, opts.signal);
       const page = parsePage(body, offset, opts.pageSize);
@@ -90,7 +94,10 @@ export class InventoryClient {
   }
 }
 
-function splitRows(rows: unknown[], seen: Set<number>): Pick<InventoryPage, 'devices' | 'invalid' | 'duplicates'> {
+/** Ids yielded so far in one listDevices call, with the yielded device as JSON to tell a repeat from an impostor. */
+type Seen = Map<number, string>;
+
+function splitRows(rows: unknown[], seen: Seen): Pick<InventoryPage, 'devices' | 'invalid' | 'duplicates'> {
   const devices: Device[] = [];
   const invalid: InventoryPage['invalid'] = [];
   let duplicates = 0;
@@ -98,10 +105,12 @@ function splitRows(rows: unknown[], seen: Set<number>): Pick<InventoryPage, 'dev
     const parsed = parseDevice(row);
     if (!parsed.ok) {
       invalid.push(parsed.id === undefined ? { reason: parsed.reason } : { id: parsed.id, reason: parsed.reason });
-    } else if (seen.has(parsed.device.id)) {
+    } else if (seen.get(parsed.device.id) === JSON.stringify(parsed.device)) {
       duplicates++;
+    } else if (seen.has(parsed.device.id)) {
+      invalid.push({ id: parsed.device.id, reason: 'duplicate_id: another row with this id and different data was already read; only the first is probed' });
     } else {
-      seen.add(parsed.device.id);
+      seen.set(parsed.device.id, JSON.stringify(parsed.device));
       devices.push(parsed.device);
     }
   }

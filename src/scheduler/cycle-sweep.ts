@@ -59,7 +59,9 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
       await membership.discard(cycle).catch(() => {});
       throw err;
     }
-    await retire(deps, await membership.commit(cycle));
+    // A list that moved under the sweep may have shifted live devices past it: keep the last complete membership.
+    if (summary.countChanges > 0) await membership.discard(cycle);
+    else await retire(deps, await membership.commit(cycle));
     await redis.multi().set(lastSweepKey(prefix), String(now())).set(lastSweepSummaryKey(prefix), JSON.stringify({ ...summary, atMs: now() })).exec();
     return summary;
   };

@@ -29,6 +29,8 @@ export interface SweepSummary {
   enqueued: number;
   alreadyPending: number;
   invalid: number;
+  /** Listings whose `count` moved between pages: rows may have shifted past us, so this sweep is incomplete. */
+  countChanges: number;
   durationMs: number;
 }
 
@@ -39,9 +41,16 @@ export interface SweepSummary {
  */
 export async function runSweep(deps: SweepDeps, cycle: number, signal: AbortSignal): Promise<SweepSummary> {
   const started = deps.now();
-  const summary: SweepSummary = { cycle, pages: 0, devices: 0, enqueued: 0, alreadyPending: 0, invalid: 0, durationMs: 0 };
+  const summary: SweepSummary = { cycle, pages: 0, devices: 0, enqueued: 0, alreadyPending: 0, invalid: 0, countChanges: 0, durationMs: 0 };
+  let listingCount = -1;
   for await (const page of deps.pages(signal)) {
     summary.pages++;
+    // Offset 0 starts a listing (one per filter combination); a later page with another count means the list moved.
+    if (page.offset > 0 && page.count !== listingCount) {
+      summary.countChanges++;
+      deps.logger.warn({ cycle, offset: page.offset, countBefore: listingCount, countAfter: page.count }, 'inventory changed during the sweep; no device is retired this cycle');
+    }
+    listingCount = page.count;
     reportInvalid(deps, page);
     summary.invalid += page.invalid.length;
     const result = await deps.dispatch(page.devices, deps.now());

@@ -29,8 +29,13 @@ export class MassOutageGuard {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /**
+   * A tenth of the interval, so the window is about one interval long even for 1 s cycles: a
+   * coarser floor would stretch it over many cycles and bury a sudden outage under the good
+   * checks before it. Counts are flushed once per bucket change, so small buckets cost little.
+   */
   private get bucketMs(): number {
-    return Math.max(1_000, Math.floor(this.settings.intervalMs / BUCKETS));
+    return Math.max(100, Math.floor(this.settings.intervalMs / BUCKETS));
   }
 
   private key(kind: 'checks' | 'down' | 'held', bucket: number): string {

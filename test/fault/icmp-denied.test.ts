@@ -1,0 +1,110 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
+import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
+import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+
+/**
+ * A host where the prober may not send ICMP (no cap_net_raw, group outside ping_group_range).
+ * A fake `ping` first in PATH answers exactly as iputils does there. Every ICMP probe is then the
+ * prober's own error: it says so once at start-up, counts it, and no device changes state.
+ */
+
+const TOKEN = 'fault-icmp-token-46';
+const COMMUNITY = 'fault-icmp-community-46';
+const ADDRESSES = ['127.0.46.1', '127.0.46.2', '127.0.46.3'];
+
+let redis: ThrowAwayRedis;
+let inventory: InventoryServer;
+let agents: SnmpAgent[] = [];
+let daemon: DaemonProcess;
+let metricsPort: number;
+let fakeBin: string;
+
+const metric = (name: string, labels: Record<string, string> = {}) => metricValue(metricsPort, `inventory_prober_${name}`, labels).catch(() => 0);
+
+beforeAll(async () => {
+  fakeBin = mkdtempSync(join(tmpdir(), 'ip-noicmp-'));
+  // Both ICMP engines' binaries, answering as iputils ping and fping do without permission.
+  writeFileSync(join(fakeBin, 'ping'), '#!/bin/sh\necho "ping: socket: Operation not permitted" >&2\nexit 2\n');
+  writeFileSync(join(fakeBin, 'fping'), '#!/bin/sh\necho "fping: can\'t create socket (must run as root?)" >&2\nexit 4\n');
+  for (const name of ['ping', 'fping']) chmodSync(join(fakeBin, name), 0o755);
+
+  redis = await startRedis();
+  const first = await startSnmpAgent({ address: ADDRESSES[0] as string, port: 0, community: COMMUNITY });
+  agents = [first, ...(await Promise.all(ADDRESSES.slice(1).map((address) => startSnmpAgent({ address, port: first.port, community: COMMUNITY }))))];
+  // Device 3 is Down in the inventory: it must stay Down, as devices 1 and 2 must stay Up.
+  inventory = await startInventoryServer({
+    token: TOKEN,
+    devices: ADDRESSES.map((address, i) => fakeDevice(i + 1, { hostname: address, management_ip: address, snmp_community: COMMUNITY, status: i !== 2 })),
+  });
+  metricsPort = await freePort();
+  const config = writeConfig(`
+inventory:
+  url: ${inventory.url}
+redis:
+  prefix: fault-icmp
+schedule:
+  interval_seconds: 1
+  spread: 0.5
+probes:
+  up_when: icmp
+  icmp: { count: 1, timeout_ms: 500 }
+  snmp: { version: "2c", port: ${first.port}, timeout_ms: 300, retries: 0 }
+status:
+  down_after: 2
+  up_after: 1
+metrics:
+  host: 127.0.0.1
+`);
+  daemon = startDaemon(['run', '--config', config], {
+    PATH: `${fakeBin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    INVENTORY_TOKEN: TOKEN,
+    SNMP_COMMUNITY: COMMUNITY,
+    REDIS_URL: redis.url,
+    METRICS_PORT: String(metricsPort),
+    LOG_LEVEL: 'debug',
+  });
+  await waitFor('four inconclusive checks of every device', async () => (await metric('checks_total', { outcome: 'error' })) >= 4 * ADDRESSES.length, 60_000);
+}, 90_000);
+
+afterAll(async () => {
+  await daemon?.stop('SIGKILL');
+  await Promise.all(agents.map((a) => a.close()));
+  await inventory?.close();
+  await redis?.stop();
+  rmSync(fakeBin, { recursive: true, force: true });
+});
+
+describe('ICMP not permitted', () => {
+  it('says so clearly at start-up, with the reason and what to change', () => {
+    const lines = daemon.logs.filter((l) => l.msg.startsWith('ICMP is not permitted'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'error' });
+    expect(String(lines[0]?.reason)).toMatch(/Operation not permitted|can't create socket/);
+    expect(String(lines[0]?.hint)).toContain('ping_group_range');
+  });
+
+  it('exports inventory_prober_icmp_permitted 0', async () => {
+    expect(await metric('icmp_permitted')).toBe(0);
+  });
+
+  it('counts every ICMP probe as an error, never as down', async () => {
+    const before = await metric('probes_total', { probe: 'icmp', outcome: 'error' });
+    expect(before).toBeGreaterThanOrEqual(4 * ADDRESSES.length);
+    await waitFor('more ICMP errors', async () => (await metric('probes_total', { probe: 'icmp', outcome: 'error' })) > before, 30_000);
+    expect(await metric('probes_total', { probe: 'icmp', outcome: 'down' })).toBe(0);
+    expect(await metric('checks_total', { outcome: 'down' })).toBe(0);
+    const inconclusive = daemon.logs.find((l) => l.msg.startsWith('check inconclusive'));
+    expect(String(inconclusive?.reason)).toMatch(/^icmp: icmp-not-permitted/);
+  });
+
+  it('keeps every device in its state: no flip, no PATCH', () => {
+    expect(daemon.logs.filter((l) => l.msg === 'device flipped')).toEqual([]);
+    expect(inventory.patches).toEqual([]);
+    expect(inventory.devices.map((d) => d.status)).toEqual([true, true, false]);
+  });
+});
