@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Device } from '../inventory/device.js';
 import { probeDelayMs } from '../scheduler/phase.js';
@@ -23,8 +24,12 @@ export async function enqueueProbes(
   nowMs: number,
 ): Promise<EnqueueResult> {
   if (devices.length === 0) return { added: 0, alreadyPending: 0 };
+  // Unique per call: an id that repeats one still in the queue comes back as if it were ours, and
+  // the count below would call a job already pending "added". The deduplication id is what keeps
+  // one probe per device pending.
+  const batch = randomUUID().slice(0, 8);
   const jobs = devices.map((device) => {
-    const jobId = `${device.id}-${timing.cycleStartMs}`;
+    const jobId = `${device.id}-${timing.cycleStartMs}-${batch}`;
     return {
       name: 'probe',
       data: { device, observedAtMs: nowMs, cycle: timing.cycleStartMs },

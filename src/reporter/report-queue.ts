@@ -4,16 +4,17 @@ import type { Device } from '../inventory/device.js';
 import { reportDedupId, type ReportJobData } from '../queue/jobs.js';
 
 /**
- * Asks for the device's confirmed status to be written. At most one write per device is
- * pending (deduplicated); since the job reads the latest status when it runs, a newer flip
- * never needs a second job.
+ * Asks for the device's confirmed status to be written. At most one write per device waits
+ * (deduplicated); since the job reads the latest status when it runs, a newer flip never needs a
+ * second waiting job. `keepLastIfActive`: a flip that lands while the write is in flight queues
+ * one follow-up job instead of being dropped until the next sweep.
  */
 export async function enqueueReport(queue: Queue<ReportJobData>, device: Device, config: Config): Promise<void> {
   await queue.add(
     'report',
     { deviceId: device.id, device: device.name, organization: device.organization?.name ?? '' },
     {
-      deduplication: { id: reportDedupId(device.id) },
+      deduplication: { id: reportDedupId(device.id), keepLastIfActive: true },
       attempts: config.reporter.attempts,
       backoff: { type: 'inventory' },
       removeOnComplete: true,

@@ -21,9 +21,6 @@ export interface ReportWorkerDeps {
   now: () => number;
 }
 
-/** A flip that lands while a PATCH is in flight is written by the same job: bounded re-checks. */
-const MAX_WRITES_PER_JOB = 3;
-
 /**
  * Writes a device's confirmed status to the inventory. The stored "written" mark advances only
  * after a 2xx, so a failed PATCH is retried by BullMQ (backoff) and, failing that, reconciled by
@@ -32,19 +29,16 @@ const MAX_WRITES_PER_JOB = 3;
 export function createReportProcessor(deps: ReportWorkerDeps): (job: Job<ReportJobData>) => Promise<string> {
   const log = deps.logger.child({ component: 'reporter' });
   return async (job) => {
-    const { deviceId } = job.data;
-    let outcome = 'skipped';
-    for (let i = 0; i < MAX_WRITES_PER_JOB; i++) {
-      const state = await deps.store.get(deviceId);
-      if (!state || !patchDue(state)) break;
-      await patchOrClassify(deps, job, state.status === 'up');
-      await deps.store.markWritten(deviceId, state.status, deps.now());
-      deps.metrics.patchesTotal.inc({ result: 'written' });
-      log.info({ ...job.data, status: state.status }, 'status written to inventory');
-      outcome = 'written';
+    const state = await deps.store.get(job.data.deviceId);
+    if (!state || !patchDue(state)) {
+      deps.metrics.patchesTotal.inc({ result: 'skipped' });
+      return 'skipped';
     }
-    if (outcome === 'skipped') deps.metrics.patchesTotal.inc({ result: 'skipped' });
-    return outcome;
+    await patchOrClassify(deps, job, state.status === 'up');
+    await deps.store.markWritten(job.data.deviceId, state.status, deps.now());
+    deps.metrics.patchesTotal.inc({ result: 'written' });
+    log.info({ ...job.data, status: state.status }, 'status written to inventory');
+    return 'written';
   };
 }
 
@@ -72,6 +66,11 @@ async function patchOrClassify(deps: ReportWorkerDeps, job: Job<ReportJobData>, 
   }
 }
 
+/** BullMQ counts whole jobs per window: a rate below 1/s becomes one job per longer window. */
+export function patchLimiter(perSecond: number): { max: number; duration: number } {
+  return perSecond >= 1 ? { max: Math.floor(perSecond), duration: 1_000 } : { max: 1, duration: Math.round(1_000 / perSecond) };
+}
+
 function failureReason(err: unknown): string {
   if (!(err instanceof InventoryHttpError)) return 'network';
   if (err.status === 404) return 'not_found';
@@ -87,7 +86,7 @@ export function startReportWorker(deps: ReportWorkerDeps, connection: Redis, pre
     prefix,
     concurrency: 4,
     // Shared by every worker process through Redis: a site outage can't hammer the API.
-    limiter: { max: deps.config.reporter.patches_per_second, duration: 1_000 },
+    limiter: patchLimiter(deps.config.reporter.patches_per_second),
     settings: { backoffStrategy: (attemptsMade, _type, err) => reportBackoffMs(deps.config, attemptsMade, err) },
   });
   worker.on('failed', (job, err) => {

@@ -9,6 +9,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 `;
 
+// One atomic step: a cycle another replica already claimed is "taken" even while its sweep still
+// runs; only an unclaimed cycle meeting a sweep in progress is "busy" (skipped).
+const CLAIM = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'taken' end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 'busy' end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+return 'claimed'
+`;
+
 export type ClaimResult = 'claimed' | 'taken' | 'busy';
 
 /**
@@ -25,13 +34,9 @@ export class CycleLock {
   ) {}
 
   async claim(cycle: number, intervalMs: number): Promise<ClaimResult> {
-    const running = await this.redis.set(this.runningKey(), this.owner, 'PX', this.runningTtl(intervalMs), 'NX');
-    if (running !== 'OK') return 'busy';
-    const ttl = Math.max(intervalMs * 3, 60_000);
-    const cycleClaim = await this.redis.set(`${this.prefix}:sweep:cycle:${cycle}`, this.owner, 'PX', ttl, 'NX');
-    if (cycleClaim === 'OK') return 'claimed';
-    await this.release();
-    return 'taken';
+    const cycleTtl = Math.max(intervalMs * 3, 60_000);
+    const keys = [this.runningKey(), `${this.prefix}:sweep:cycle:${cycle}`];
+    return (await this.redis.eval(CLAIM, 2, ...keys, this.owner, String(this.runningTtl(intervalMs)), String(cycleTtl))) as ClaimResult;
   }
 
   /** Keeps the in-progress mark alive while a long sweep is still paging. */

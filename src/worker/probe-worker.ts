@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/types.js';
@@ -53,7 +54,8 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
     }
     await deps.series.record(device, state, result.results);
     if (result.check.outcome === 'error') {
-      log.warn({ ...labels, reason: result.check.reason }, 'check inconclusive: prober-side probe error, device keeps its status');
+      // Debug only: the cause (e.g. ICMP not permitted) is logged once at start-up and counted per probe.
+      log.debug({ ...labels, reason: result.check.reason }, 'check inconclusive: prober-side probe error, device keeps its status');
     }
     if (patchDue(state)) await enqueueReport(deps.reportQueue, device, deps.config);
     return result.check.outcome;
@@ -68,14 +70,30 @@ function countProbes(metrics: Metrics, result: DeviceCheck): void {
   }
 }
 
+/**
+ * How long a probe job's lock lives unrenewed. A check never outlasts its budget, so twice the
+ * budget is safe; beyond that the lock follows the cycle (capped at BullMQ's 30 s), because a dead
+ * worker's devices stay unprobed (deduplicated behind its job) until the lock lapses and the
+ * stalled-job check re-queues them: a fixed 30 s + 30 s would skip dozens of short cycles.
+ */
+export function probeLockMs(config: Config): number {
+  return Math.max(checkBudgetMs(config) * 2, Math.min(30_000, config.schedule.interval_seconds * 2_000));
+}
+
 export function startProbeWorker(deps: ProbeWorkerDeps, connection: Redis, prefix: string): Worker<ProbeJobData> {
+  const lockMs = probeLockMs(deps.config);
   const worker = new Worker<ProbeJobData, string>(PROBE_QUEUE, createProbeProcessor(deps), {
     connection,
     prefix,
     concurrency: deps.config.worker.concurrency,
-    // A probe job is short; if its worker dies, another picks it up after this lock lapses.
-    lockDuration: Math.max(30_000, checkBudgetMs(deps.config) * 2),
+    lockDuration: lockMs,
+    stalledInterval: Math.max(1_000, lockMs / 2),
     maxStalledCount: 2,
+    // Stored on each job as `processedBy`: says which process holds a job that looks stuck.
+    name: `${hostname()}:${process.pid}`,
+  });
+  worker.on('stalled', (jobId) => {
+    deps.logger.warn({ component: 'worker', jobId }, 'probe job stalled (its worker died or hung); re-queued for another worker');
   });
   worker.on('failed', (job, err) => {
     deps.logger.error({ component: 'worker', deviceId: job?.data.device.id, err: err.message }, 'probe job failed');
