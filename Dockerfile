@@ -48,9 +48,10 @@ RUN npm run build
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 
-# iputils-ping is the `ping` the ICMP probe runs; slim images have none.
+# ICMP engines: fping (the default, probes.icmp.engine: fping) and iputils-ping (engine ping);
+# slim images have neither.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iputils-ping \
+ && apt-get install -y --no-install-recommends fping iputils-ping \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/inventory-prober

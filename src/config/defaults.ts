@@ -36,9 +36,12 @@ export const DEFAULTS = deepFreeze({
   schedule: { interval_seconds: 60, cron: undefined, spread: 0.8 },
   probes: {
     up_when: 'any',
-    icmp: { enabled: true, count: 3, timeout_ms: 1_000 },
+    // Batched engines: ~10× less CPU per ICMP check and ~2.5× per SNMP GET than a process or
+    // socket per probe (bench/icmp-engines.ts, bench/snmp-engines.ts).
+    icmp: { enabled: true, count: 3, timeout_ms: 1_000, engine: 'fping' },
     snmp: {
       enabled: true,
+      engine: 'shared',
       version: '2c',
       port: 161,
       timeout_ms: 2_000,

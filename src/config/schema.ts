@@ -22,6 +22,8 @@ const AUTH_PROTOCOLS = ['md5', 'sha', 'sha224', 'sha256', 'sha384', 'sha512'] as
 const PRIV_PROTOCOLS = ['des', 'aes', 'aes256b', 'aes256r'] as const;
 const PER_DEVICE = ['off', 'basic', 'full'] as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const ICMP_ENGINES = ['ping', 'fping'] as const;
+const SNMP_ENGINES = ['session-per-probe', 'shared'] as const;
 /** RFC 3414 §11.2 asks for USM passphrases of at least 8 characters; Net-SNMP agents refuse shorter ones. */
 const MIN_V3_KEY_LENGTH = 8;
 
@@ -65,9 +67,11 @@ function readDraft(r: Reader, options: ValidateOptions) {
         enabled: r.bool('probes.icmp.enabled'),
         count: r.int('probes.icmp.count', 1, 10),
         timeout_ms: r.int('probes.icmp.timeout_ms', 1),
+        engine: r.oneOf('probes.icmp.engine', ICMP_ENGINES),
       },
       snmp: {
         enabled: r.bool('probes.snmp.enabled'),
+        engine: r.oneOf('probes.snmp.engine', SNMP_ENGINES),
         version: readSnmpVersion(r),
         port: r.int('probes.snmp.port', 1, 65535),
         timeout_ms: r.int('probes.snmp.timeout_ms', 1),

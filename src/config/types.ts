@@ -9,6 +9,10 @@ export type Role = 'all' | 'scheduler' | 'worker';
 /** Per-device series: none, the decided state, or also raw probe figures. */
 export type PerDeviceMetrics = 'off' | 'basic' | 'full';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+/** ICMP: one `ping` process per check, or checks batched into shared `fping` processes. */
+export type IcmpEngine = 'ping' | 'fping';
+/** SNMP: a net-snmp session (socket) per probe, or one shared socket for every v1/v2c GET. */
+export type SnmpEngine = 'session-per-probe' | 'shared';
 
 export interface SnmpV3Config {
   user: string;
@@ -39,7 +43,7 @@ export interface Config {
   schedule: { interval_seconds: number; cron: string | undefined; spread: number };
   probes: {
     up_when: UpWhen;
-    icmp: { enabled: boolean; count: number; timeout_ms: number };
+    icmp: { enabled: boolean; count: number; timeout_ms: number; engine: IcmpEngine };
     snmp: {
       enabled: boolean;
       version: SnmpVersion;
@@ -49,6 +53,7 @@ export interface Config {
       community: Secret | undefined;
       community_file: string | undefined;
       v3: SnmpV3Config;
+      engine: SnmpEngine;
     };
   };
   status: {

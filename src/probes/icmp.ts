@@ -166,7 +166,7 @@ export async function checkIcmpPermission(deps: IcmpPermissionDeps = {}): Promis
   const result = await probe.run({ deviceId: 0, address: '127.0.0.1' }, AbortSignal.timeout(5000));
   if (result.outcome === 'up') return { ok: true };
   if (result.reason === 'ping-missing') {
-    return { ok: false, reason: result.detail, hint: 'install iputils-ping (Debian/Ubuntu) or iputils (RHEL, Alpine), or put ping on PATH' };
+    return { ok: false, reason: result.detail, hint: 'install the configured ICMP engine (probes.icmp.engine): fping, or iputils-ping for ping (Debian/Ubuntu), or put it on PATH' };
   }
   if (result.reason === 'icmp-not-permitted') {
     return { ok: false, reason: await explainNotPermitted(deps, result.detail), hint: SYSCTL_HINT };

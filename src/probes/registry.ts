@@ -1,5 +1,7 @@
-import type { Config } from '../config/types.js';
+import type { Config, IcmpEngine, SnmpEngine } from '../config/types.js';
+import { createFpingProbe } from './fping.js';
 import { createIcmpProbe } from './icmp.js';
+import { sharedSessions } from './snmp-pool.js';
 import { createSnmpProbe } from './snmp.js';
 import type { Probe, ProbeKind } from './types.js';
 
@@ -9,13 +11,27 @@ export const probeFactories = {
   snmp: createSnmpProbe,
 } satisfies Record<ProbeKind, (options: never) => Probe>;
 
+type IcmpSettings = { count: number; timeoutMs: number };
+type SnmpSettings = { port: number; timeoutMs: number; retries: number };
+
+/** How each engine of a kind is built from the same settings; all of them answer alike. */
+export const icmpEngines = {
+  ping: (s: IcmpSettings) => probeFactories.icmp(s),
+  fping: (s: IcmpSettings) => createFpingProbe(s),
+} satisfies Record<IcmpEngine, (s: IcmpSettings) => Probe>;
+
+export const snmpEngines = {
+  'session-per-probe': (s: SnmpSettings) => probeFactories.snmp(s),
+  shared: (s: SnmpSettings) => probeFactories.snmp({ ...s, sessions: sharedSessions(s) }),
+} satisfies Record<SnmpEngine, (s: SnmpSettings) => Probe>;
+
 export type ProbeSet = Partial<Record<ProbeKind, Probe>>;
 
 /** The probes the configuration turns on, built from their settings; a disabled kind is absent. */
 export function createProbes(config: Config): ProbeSet {
   const { icmp, snmp } = config.probes;
   const probes: ProbeSet = {};
-  if (icmp.enabled) probes.icmp = probeFactories.icmp({ count: icmp.count, timeoutMs: icmp.timeout_ms });
-  if (snmp.enabled) probes.snmp = probeFactories.snmp({ port: snmp.port, timeoutMs: snmp.timeout_ms, retries: snmp.retries });
+  if (icmp.enabled) probes.icmp = icmpEngines[icmp.engine]({ count: icmp.count, timeoutMs: icmp.timeout_ms });
+  if (snmp.enabled) probes.snmp = snmpEngines[snmp.engine]({ port: snmp.port, timeoutMs: snmp.timeout_ms, retries: snmp.retries });
   return probes;
 }

@@ -5,6 +5,7 @@ import { createInventoryHttp } from '../inventory/http.js';
 import type { Logger } from '../log/logger.js';
 import { checkIcmpPermission } from '../probes/icmp.js';
 import { createProbes } from '../probes/registry.js';
+import type { Probe } from '../probes/types.js';
 import type { ReportJobData } from '../queue/jobs.js';
 import { startReportWorker } from '../reporter/report-worker.js';
 import { FlipLog } from '../status/flip-log.js';
@@ -14,9 +15,9 @@ import type { RoleContext, RunningRole } from './types.js';
 /** The worker role: the probe worker (check → hysteresis → flip) and the report worker (PATCH). */
 export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<ReportJobData>): Promise<RunningRole> {
   const { config, logger, metrics, redis, now, store, series, guard } = ctx;
-  metrics.icmpPermitted.set((await icmpPermitted(config, logger)) ? 1 : 0);
-  guard.start();
   const probes = createProbes(config);
+  metrics.icmpPermitted.set((await icmpPermitted(config, probes.icmp, logger)) ? 1 : 0);
+  guard.start();
   // The reporter's client does not retry by itself: BullMQ's backoff owns PATCH retries.
   const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: config.inventory.timeout_ms, retries: 0, metrics, logger });
   const inventory = new InventoryClient(http);
@@ -38,9 +39,10 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
   };
 }
 
-async function icmpPermitted(config: Config, logger: Logger): Promise<boolean> {
-  if (!config.probes.icmp.enabled) return true;
-  const icmp = await checkIcmpPermission();
+/** Checks the configured ICMP engine itself, so a missing fping is reported as clearly as a denied socket. */
+async function icmpPermitted(config: Config, probe: Probe | undefined, logger: Logger): Promise<boolean> {
+  if (!config.probes.icmp.enabled || !probe) return true;
+  const icmp = await checkIcmpPermission({ probe });
   if (icmp.ok) return true;
   logger.error({ component: 'worker', reason: icmp.reason, hint: icmp.hint }, 'ICMP is not permitted: every ICMP probe will be an error and count against no device');
   return false;

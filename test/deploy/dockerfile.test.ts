@@ -134,9 +134,10 @@ describe('Dockerfile', () => {
     expect(all(final, 'ENV').map((e) => e.args)).toContain('NODE_ENV=production');
   });
 
-  it('installs ping without recommended packages and leaves no apt lists behind', () => {
+  it('installs both ICMP engines (fping, ping) without recommended packages and leaves no apt lists behind', () => {
     const install = all(final, 'RUN').find((r) => /apt-get install/.test(r.args))?.args ?? '';
     expect(install).toMatch(/\biputils-ping\b/);
+    expect(install).toMatch(/\bfping\b/);
     expect(install).toContain('--no-install-recommends');
     expect(install).toContain('rm -rf /var/lib/apt/lists');
   });

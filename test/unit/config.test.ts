@@ -287,3 +287,18 @@ describe('shipped config files', () => {
     expect(config.inventory.filters).toEqual({ organization: [123, 456], type: [1, 2] });
   });
 });
+
+describe('probe engines', () => {
+  it('defaults to the batched engines and lets either kind go back to one process or socket per probe', async () => {
+    const defaults = expectConfig(await load(undefined));
+    expect([defaults.probes.icmp.engine, defaults.probes.snmp.engine]).toEqual(['fping', 'shared']);
+    const chosen = expectConfig(await load('probes:\n  icmp: { engine: ping }\n  snmp: { engine: session-per-probe }\n'));
+    expect([chosen.probes.icmp.engine, chosen.probes.snmp.engine]).toEqual(['ping', 'session-per-probe']);
+  });
+
+  it('names the key and the choices of an unknown engine', async () => {
+    const problems = expectProblems(await load('probes:\n  icmp: { engine: nmap }\n  snmp: { engine: pooled }\n'));
+    expect(problemAt(problems, 'probes.icmp.engine')?.message).toMatch(/must be one of "ping", "fping" \(got "nmap"\)/);
+    expect(problemAt(problems, 'probes.snmp.engine')?.message).toMatch(/must be one of "session-per-probe", "shared" \(got "pooled"\)/);
+  });
+});

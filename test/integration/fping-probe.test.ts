@@ -1,0 +1,163 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it, expect } from 'vitest';
+import { createFpingProbe, type FpingProbeOptions } from '../../src/probes/fping.js';
+import { spawnPing, type PingRun, type PingRunner } from '../../src/probes/icmp.js';
+
+const target = (address: string, deviceId = 7) => ({ deviceId, address });
+const budget = () => AbortSignal.timeout(10_000);
+
+/** The real runner, recording each fping it starts. */
+function countingRunner(inner: PingRunner = spawnPing): PingRunner & { calls: string[][] } {
+  const calls: string[][] = [];
+  const run: PingRunner = (file, args, signal) => {
+    calls.push([file, ...args]);
+    return inner(file, args, signal);
+  };
+  return Object.assign(run, { calls });
+}
+
+/** A runner that answers with canned fping output instead of starting anything. */
+const canned = (answer: PingRun): PingRunner & { calls: string[][] } => countingRunner(async () => answer);
+
+/** fping children of this process still alive, read from /proc. */
+function liveFpingChildren(): number {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return stat.includes('(fping)') && Number(fields[1]) === process.pid;
+      } catch {
+        return false;
+      }
+    }).length;
+}
+
+const probe = (opts: Partial<FpingProbeOptions> = {}) => createFpingProbe({ count: 2, timeoutMs: 500, ...opts });
+const targetsOf = (argv: string[] | undefined) => (argv ?? []).slice((argv ?? []).indexOf('--') + 1);
+
+describe('fping probe against the real fping binary', () => {
+  it('reports 127.0.0.1 and other loopback addresses up with their best round-trip time, from one process', async () => {
+    const run = countingRunner();
+    const icmp = probe({ run });
+    const addresses = ['127.0.0.1', '127.1.0.1', '127.1.0.2', '127.2.3.4'];
+    const results = await Promise.all(addresses.map((a, i) => icmp.run(target(a, i), budget())));
+    for (const result of results) {
+      expect(result).toMatchObject({ kind: 'icmp', outcome: 'up', reason: 'ok', detail: '2/2 replies' });
+      expect(result.rttMs).toBeGreaterThan(0);
+    }
+    expect(run.calls).toHaveLength(1);
+    expect(targetsOf(run.calls[0])).toEqual(addresses);
+  });
+
+  it('coalesces many concurrent checks into one fping and asks once for an address checked twice', async () => {
+    const run = countingRunner();
+    const icmp = probe({ run });
+    const addresses = Array.from({ length: 40 }, (_, i) => `127.3.0.${(i % 20) + 1}`);
+    const results = await Promise.all(addresses.map((a, i) => icmp.run(target(a, i), budget())));
+    expect(results.every((r) => r.outcome === 'up')).toBe(true);
+    expect(run.calls).toHaveLength(1);
+    expect(targetsOf(run.calls[0])).toHaveLength(20);
+  });
+
+  it('starts a full batch without waiting out the batch window', async () => {
+    const run = countingRunner();
+    const icmp = probe({ run, maxBatch: 3, batchWindowMs: 60_000 });
+    const results = await Promise.all(['127.4.0.1', '127.4.0.2', '127.4.0.3'].map((a) => icmp.run(target(a), budget())));
+    expect(results.map((r) => r.outcome)).toEqual(['up', 'up', 'up']);
+    expect(run.calls).toHaveLength(1);
+  });
+
+  it('reports a missing fping binary as the prober\'s fault', async () => {
+    const result = await probe({ fpingPath: '/nonexistent/fping' }).run(target('127.0.0.1'), budget());
+    expect(result).toMatchObject({ outcome: 'error', reason: 'ping-missing' });
+    expect(result.detail).toContain('/nonexistent/fping');
+  });
+
+  it('lets one caller leave on abort while the batch answers the others', async () => {
+    const icmp = probe({ count: 3, periodMs: 200, batchWindowMs: 1 });
+    const leaving = new AbortController();
+    const left = icmp.run(target('127.5.0.1', 1), leaving.signal);
+    const stayed = icmp.run(target('127.5.0.2', 2), budget());
+    await waitUntil(() => liveFpingChildren() === 1);
+    leaving.abort();
+    expect(await left).toMatchObject({ outcome: 'error', reason: 'aborted' });
+    expect(await stayed).toMatchObject({ outcome: 'up' });
+  });
+
+  it('kills fping once every caller of a running batch has left', async () => {
+    const run = countingRunner();
+    // 50 echo requests 200 ms apart: fping would run for ten seconds unless it is killed.
+    const icmp = probe({ run, count: 50, timeoutMs: 1000, periodMs: 200, batchWindowMs: 1 });
+    const controller = new AbortController();
+    const pending = icmp.run(target('127.0.0.1'), controller.signal);
+    await waitUntil(() => liveFpingChildren() === 1);
+    controller.abort();
+    expect(await pending).toMatchObject({ outcome: 'error', reason: 'aborted' });
+    await waitUntil(() => liveFpingChildren() === 0);
+    expect(run.calls).toHaveLength(1);
+  });
+});
+
+describe('fping probe outcomes from fping output', () => {
+  it('refuses an address fping would read as an option, without spawning', async () => {
+    const run = canned({ exitCode: 0, stdout: '', stderr: '' });
+    const result = await probe({ run }).run(target('-x'), budget());
+    expect(result).toMatchObject({ outcome: 'error', reason: 'unsafe-target' });
+    expect(run.calls).toEqual([]);
+  });
+
+  it('reports a target whose requests were all lost as down with how many replies came back', async () => {
+    const run = canned({ exitCode: 1, stdout: '', stderr: '10.9.9.9 : - -\n' });
+    expect(await probe({ run }).run(target('10.9.9.9'), budget())).toMatchObject({ outcome: 'down', reason: 'no-reply', detail: '0/2 replies' });
+  });
+
+  it('counts a partly answered target as up', async () => {
+    const run = canned({ exitCode: 0, stdout: '', stderr: '10.9.9.9 : - 3.50\n' });
+    expect(await probe({ run }).run(target('10.9.9.9'), budget())).toMatchObject({ outcome: 'up', detail: '1/2 replies', rttMs: 3.5 });
+  });
+
+  it('says a name that does not resolve is down, not a prober fault', async () => {
+    const run = canned({ exitCode: 2, stdout: '', stderr: 'gone.example: Name or service not known\n' });
+    expect(await probe({ run }).run(target('gone.example'), budget())).toMatchObject({ outcome: 'down', reason: 'unresolvable' });
+  });
+
+  it('treats "can\'t create socket" as missing ICMP permission for every target of the run', async () => {
+    const run = canned({ exitCode: 4, stdout: '', stderr: "fping: can't create socket (must run as root?)\n" });
+    const icmp = probe({ run });
+    const results = await Promise.all(['10.9.9.8', '10.9.9.9'].map((a) => icmp.run(target(a), budget())));
+    for (const r of results) expect(r).toMatchObject({ outcome: 'error', reason: 'icmp-not-permitted' });
+  });
+
+  it('reports a run that left no line for the target as the prober\'s fault, quoting fping', async () => {
+    const run = canned({ exitCode: 3, stdout: '', stderr: 'fping: something unexpected\n' });
+    const result = await probe({ run }).run(target('10.9.9.9'), budget());
+    expect(result).toMatchObject({ outcome: 'error', reason: 'ping-failed' });
+    expect(result.detail).toContain('something unexpected');
+  });
+
+  it('lets a caller leave a batch that has not started yet', async () => {
+    const run = canned({ exitCode: 0, stdout: '', stderr: '10.9.9.9 : 1.0 1.0\n' });
+    const icmp = probe({ run, batchWindowMs: 50 });
+    const leaving = new AbortController();
+    const left = icmp.run(target('10.9.9.8'), leaving.signal);
+    const stayed = icmp.run(target('10.9.9.9'), budget());
+    leaving.abort();
+    expect(await left).toMatchObject({ outcome: 'error', reason: 'aborted' });
+    expect(await stayed).toMatchObject({ outcome: 'up' });
+    expect(targetsOf(run.calls[0])).toEqual(['10.9.9.9']);
+  });
+
+  it('answers every caller still waiting as aborted when the probe closes', async () => {
+    const icmp = probe({ run: canned({ exitCode: 0, stdout: '', stderr: '' }), batchWindowMs: 60_000 });
+    const pending = icmp.run(target('10.9.9.9'), budget());
+    await icmp.close?.();
+    expect(await pending).toMatchObject({ outcome: 'error', reason: 'aborted' });
+  });
+});
+
+async function waitUntil(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(condition()).toBe(true);
+}
