@@ -51,6 +51,10 @@ export async function runDaemon(initial: Config, role: Role, logger: Logger, opt
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const probeQueue = new Queue<ProbeJobData>(PROBE_QUEUE, { connection: redis, prefix });
   const reportQueue = new Queue<ReportJobData>(REPORT_QUEUE, { connection: redis, prefix });
+  // Without a listener BullMQ prints each connection error as a bare stack trace on stderr.
+  for (const queue of [probeQueue, reportQueue]) {
+    queue.on('error', (err) => logger.warn({ component: 'queue', queue: queue.name, err: err.message }, 'queue error'));
+  }
   const store = new StatusStore(redis, prefix);
   const series = new DeviceSeriesStore(redis, prefix);
   const leader = new MetricsLeader(redis, prefix, owner);

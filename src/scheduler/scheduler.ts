@@ -27,6 +27,7 @@ export class Scheduler {
   private cron?: Cron;
   private lastCycle = -1;
   private running?: Promise<void>;
+  private claiming = false;
   private readonly abort = new AbortController();
 
   constructor(
@@ -45,15 +46,19 @@ export class Scheduler {
   /** Starts the sweep of the current cycle if it is new and this replica wins it. */
   async tick(): Promise<void> {
     const { cycle, intervalMs } = this.currentCycle();
-    if (cycle === this.lastCycle || this.abort.signal.aborted) return;
+    // A claim still waiting on Redis (an outage queues commands) is not a sweep in progress.
+    if (cycle === this.lastCycle || this.claiming || this.abort.signal.aborted) return;
     this.lastCycle = cycle;
     if (this.running) return this.skip(cycle);
     let claim;
+    this.claiming = true;
     try {
       claim = await this.deps.lock.claim(cycle, intervalMs);
     } catch (err) {
       this.deps.logger.warn({ cycle, err: (err as Error).message }, 'could not claim sweep (redis unreachable?)');
       return;
+    } finally {
+      this.claiming = false;
     }
     if (claim === 'busy') return this.skip(cycle);
     if (claim === 'claimed') this.running = this.runSweep(cycle, intervalMs).finally(() => (this.running = undefined));

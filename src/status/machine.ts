@@ -39,6 +39,12 @@ export interface Transition {
 }
 
 /**
+ * The reason a state carries from its seed until a check agrees with its status or flips it:
+ * until then the status is the inventory's word (possibly a stale read), not a decision of ours.
+ */
+export const SEEDED_REASON = 'seeded';
+
+/**
  * Transition table (down_after = D, up_after = U):
  *
  * | status | verdict | effect                                   | flips when            |
@@ -61,7 +67,7 @@ export function applyCheck(
   thresholds: Thresholds,
   holdDown = false,
 ): Transition {
-  const state: DeviceState = prev ?? { status: seed, failStreak: 0, okStreak: 0, changedAtMs: check.atMs, reason: 'seeded' };
+  const state: DeviceState = prev ?? { status: seed, failStreak: 0, okStreak: 0, changedAtMs: check.atMs, reason: SEEDED_REASON };
   const reboot = isReboot(state, check);
   const withUptime = trackUptime(state, check);
   if (check.outcome === 'error') return { next: withUptime, reboot };

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { applyCheck, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
+import { applyCheck, SEEDED_REASON, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
 
 /** A device's hysteresis state plus what the inventory says and what we last wrote to it. */
 export interface StoredState extends DeviceState {
@@ -103,10 +103,14 @@ export function inventoryHolds(state: StoredState): DeviceStatus | undefined {
   return state.observed;
 }
 
-/** A PATCH is due when the confirmed status differs from what the inventory holds. */
+/**
+ * A PATCH is due when the confirmed status differs from what the inventory holds. A status only
+ * seeded, never confirmed by a check, is not: after Redis lost the state, the seed may come from a
+ * sweep that read the inventory before our last PATCH landed, and writing it back would undo that PATCH.
+ */
 export const patchDue = (state: StoredState): boolean => {
   const held = inventoryHolds(state);
-  return held !== undefined && held !== state.status;
+  return state.reason !== SEEDED_REASON && held !== undefined && held !== state.status;
 };
 
 function encode(s: StoredState): Record<string, string> {

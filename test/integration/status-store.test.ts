@@ -89,3 +89,14 @@ describe('CycleLock (Redis)', () => {
     expect(await b.claim(2, 1_000)).toBe('busy');
   });
 });
+
+describe('patchDue after Redis lost the state', () => {
+  it('a status only seeded from the inventory, never confirmed by a check, causes no PATCH', async () => {
+    const store = new StatusStore(redis, 'seed');
+    // Our PATCH said down; Redis is wiped; the first check to come back carries a stale "up" read.
+    await store.markWritten(9, 'down', 500);
+    const { state } = await store.apply(9, { status: true, atMs: 100 }, { outcome: 'down', reason: 'icmp: no reply', atMs: 600 }, T);
+    expect(state.status).toBe('up');
+    expect(patchDue(state)).toBe(false);
+  });
+});
