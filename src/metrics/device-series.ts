@@ -61,24 +61,40 @@ export class DeviceSeriesStore {
     if (ids.length > 0) await this.redis.hdel(this.key, ...ids);
   }
 
-  /** Walks the hash in chunks, yielding to the event loop between them so a scrape never stalls probing. */
+  /**
+   * Walks the hash in chunks, yielding to the event loop between them so a scrape never stalls
+   * probing. The next chunk is already requested while this one is parsed and rendered, so
+   * Redis and the network work alongside the process instead of in turn.
+   */
   async *scan(chunk = 2_000): AsyncGenerator<DeviceSeries[]> {
-    let cursor = '0';
-    do {
-      const [next, flat] = await this.redis.hscan(this.key, cursor, 'COUNT', chunk);
-      cursor = next;
-      const batch: DeviceSeries[] = [];
-      for (let i = 1; i < flat.length; i += 2) {
-        try {
-          batch.push(JSON.parse(flat[i] as string) as DeviceSeries);
-        } catch {
-          // A corrupt entry is skipped; the device's next check rewrites it.
-        }
-      }
-      yield batch;
+    let next = this.hscan('0', chunk);
+    for (;;) {
+      const [cursor, flat] = await next;
+      if (cursor !== '0') next = this.hscan(cursor, chunk);
+      yield parseSeries(flat);
+      if (cursor === '0') return;
       await new Promise((r) => setImmediate(r));
-    } while (cursor !== '0');
+    }
   }
+
+  private hscan(cursor: string, chunk: number): Promise<[string, string[]]> {
+    const reply = this.redis.hscan(this.key, cursor, 'COUNT', chunk);
+    // A consumer that stops early never awaits the prefetched chunk: its failure is not news.
+    reply.catch(() => {});
+    return reply;
+  }
+}
+
+function parseSeries(flat: string[]): DeviceSeries[] {
+  const batch: DeviceSeries[] = [];
+  for (let i = 1; i < flat.length; i += 2) {
+    try {
+      batch.push(JSON.parse(flat[i] as string) as DeviceSeries);
+    } catch {
+      // A corrupt entry is skipped; the device's next check rewrites it.
+    }
+  }
+  return batch;
 }
 
 function downReason(results: Partial<Record<ProbeKind, ProbeResult>>): DownReason {

@@ -3,7 +3,8 @@ import { renderDeviceSeries, type FleetCounts } from './device-exposition.js';
 import type { DeviceSeries, DeviceSeriesStore } from './device-series.js';
 
 export interface FleetSnapshot {
-  exposition: string;
+  /** Exposition text in pieces, in order: written one by one, never joined. */
+  exposition: string[];
   counts: FleetCounts;
   /** Down devices for the status page, longest down first, capped. */
   down: DeviceSeries[];
@@ -31,9 +32,9 @@ export function createCachedSnapshot(series: DeviceSeriesStore, config: () => Co
 
 async function build(series: DeviceSeriesStore, config: Config): Promise<FleetSnapshot> {
   const down: DeviceSeries[] = [];
-  const { text, counts } = await renderDeviceSeries(series.scan(), config.metrics.per_device, (s) => {
+  const { parts, counts } = await renderDeviceSeries(series.scan(), config.metrics.per_device, (s) => {
     if (s.s === 0 && down.length < MAX_DOWN_LISTED) down.push(s);
   });
   down.sort((a, b) => a.c - b.c);
-  return { exposition: text, counts, down };
+  return { exposition: parts, counts, down };
 }

@@ -13,8 +13,8 @@ export interface HttpDeps {
   readiness: () => Promise<Readiness>;
   /** Refreshes figures that are read on demand (queue sizes); a failure must not fail the scrape. */
   beforeScrape?: () => Promise<void>;
-  /** Exposition text appended to the registry's (per-device series rendered from Redis). */
-  extraMetrics?: () => Promise<string>;
+  /** Exposition text appended to the registry's (per-device series rendered from Redis), in pieces. */
+  extraMetrics?: () => Promise<string[]>;
   /** Extra routes (e.g. the status page), keyed by path. */
   routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>;
 }
@@ -48,7 +48,7 @@ async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse)
   switch (path) {
     case '/metrics':
       await deps.beforeScrape?.().catch(() => {});
-      send(res, 200, deps.registry.contentType, (await deps.registry.metrics()) + (await deps.extraMetrics?.().catch(() => '') ?? ''));
+      await sendPieces(res, deps.registry.contentType, [await deps.registry.metrics(), ...((await deps.extraMetrics?.().catch(() => [])) ?? [])]);
       return;
     case '/healthz':
       send(res, 200, 'text/plain', 'ok\n');
@@ -62,6 +62,19 @@ async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse)
   const route = deps.routes?.[path];
   if (route) return route(req, res);
   send(res, 404, 'text/plain', 'not found\n');
+}
+
+/**
+ * Writes a large body piece by piece, waiting for the socket to drain: a 100k-device scrape is
+ * tens of MB, and encoding it as one string would block probing for hundreds of ms.
+ */
+async function sendPieces(res: ServerResponse, contentType: string, pieces: string[]): Promise<void> {
+  res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+  for (const piece of pieces) {
+    if (res.destroyed) return;
+    if (!res.write(piece)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+  }
+  res.end();
 }
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {

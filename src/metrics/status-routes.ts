@@ -43,7 +43,7 @@ export function createStatusRoutes(deps: StatusRouteDeps): Pick<HttpDeps, 'befor
       deps.metrics.flipsHeld.set(await deps.guard().heldRecently());
       await refreshQueueGauges(deps.metrics, deps.queues, deps.queues.report);
     },
-    extraMetrics: async () => (deps.leader.isLeader ? (await snapshot()).exposition : ''),
+    extraMetrics: async () => (deps.leader.isLeader ? (await snapshot()).exposition : []),
     routes: {
       '/': async (_req: IncomingMessage, res: ServerResponse) => {
         const page = renderStatusPage(await statusData(deps, await snapshot()));

@@ -36,7 +36,7 @@ async function exportedNames(): Promise<Set<string>> {
   async function* batches() {
     yield [down];
   }
-  const { text } = await renderDeviceSeries(batches(), 'full');
+  const text = (await renderDeviceSeries(batches(), 'full')).parts.join('');
   for (const m of text.matchAll(/^# TYPE (\S+) /gm)) names.add(m[1] as string);
   return names;
 }
