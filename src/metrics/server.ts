@@ -72,9 +72,20 @@ async function sendPieces(res: ServerResponse, contentType: string, pieces: stri
   res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
   for (const piece of pieces) {
     if (res.destroyed) return;
-    if (!res.write(piece)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+    if (!res.write(piece)) await drained(res);
   }
   res.end();
+}
+
+/** Resolves on 'drain', or on 'close' if the client went away, leaving no listener behind. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
 }
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {
