@@ -1,60 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startInventoryServer, fakeDevice, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
-import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import type { InventoryServer } from '../support/inventory-server.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
+import { metricValue, waitFor, type DaemonProcess } from '../support/daemon.js';
+import { startStack, type Stack } from '../support/fleet.js';
 
 const TOKEN = 'e2e-token-9f8e7d';
 const COMMUNITY = 'e2e-community-5a4b';
 const ADDRESSES = ['127.0.10.1', '127.0.10.2', '127.0.10.3'];
 
-let redis: ThrowAwayRedis;
+let stack: Stack;
 let inventory: InventoryServer;
 let agents: SnmpAgent[] = [];
 let daemon: DaemonProcess;
 let metricsPort: number;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  const first = await startSnmpAgent({ address: ADDRESSES[0] as string, port: 0, community: COMMUNITY });
-  agents = [first, ...(await Promise.all(ADDRESSES.slice(1).map((address) => startSnmpAgent({ address, port: first.port, community: COMMUNITY }))))];
-  inventory = await startInventoryServer({
-    token: TOKEN,
-    devices: ADDRESSES.map((address, i) => fakeDevice(i + 1, { hostname: address, management_ip: address, snmp_community: COMMUNITY, status: true })),
-  });
-  metricsPort = await freePort();
-  const config = writeConfig(`
-inventory:
-  url: ${inventory.url}
-redis:
-  prefix: e2e
-schedule:
-  interval_seconds: 1
-  spread: 0.5
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${first.port}, timeout_ms: 300, retries: 0 }
-status:
-  down_after: 2
-  up_after: 1
-metrics:
-  host: 127.0.0.1
-`);
-  daemon = startDaemon(['run', '--config', config], {
-    INVENTORY_TOKEN: TOKEN,
-    REDIS_URL: redis.url,
-    METRICS_PORT: String(metricsPort),
-    LOG_LEVEL: 'debug',
-  });
+  stack = await startStack({ token: TOKEN, community: COMMUNITY, addresses: ADDRESSES, prefix: 'e2e', env: { LOG_LEVEL: 'debug' } });
+  ({ inventory, agents, daemon, metricsPort } = stack);
   await waitFor('the daemon to check every device twice', async () => (await metricValue(metricsPort, 'inventory_prober_checks_total').catch(() => 0)) >= 6);
 }, 60_000);
 
 afterAll(async () => {
-  await daemon?.stop('SIGKILL');
-  await Promise.all(agents.map((a) => a.close()));
-  await inventory?.close();
-  await redis?.stop();
+  await stack?.stop('SIGKILL');
 });
 
 const flipsOf = (id: number) => daemon.logs.filter((l) => l.msg === 'device flipped' && l.deviceId === id);

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { startInventoryServer, fakeDevice, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
-import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
+import { freePort } from '../support/redis-server.js';
+import { metricValue, waitFor } from '../support/daemon.js';
+import { startStack, type Stack } from '../support/fleet.js';
 
 /**
  * The shipped alert rules, evaluated by a real Prometheus (Debian package `prometheus`) that
@@ -29,10 +29,8 @@ interface PromAlert {
   state: 'pending' | 'firing';
 }
 
-let redis: ThrowAwayRedis;
-let inventory: InventoryServer;
+let stack: Stack;
 let agents: SnmpAgent[] = [];
-let daemon: DaemonProcess;
 let prometheus: ChildProcess | undefined;
 let promExited: Promise<unknown> | undefined;
 let promOutput = '';
@@ -99,43 +97,16 @@ const deviceDown = (all: PromAlert[]) => all.filter((a) => a.labels.alertname ==
 
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'ip-prometheus-'));
-  redis = await startRedis();
-  const first = await startSnmpAgent({ address: ADDRESSES[0] as string, port: 0, community: COMMUNITY });
-  agents = [first, ...(await Promise.all(ADDRESSES.slice(1).map((address) => startSnmpAgent({ address, port: first.port, community: COMMUNITY }))))];
-  inventory = await startInventoryServer({
-    token: TOKEN,
-    devices: ADDRESSES.map((address, i) => fakeDevice(i + 1, { hostname: address, management_ip: address, snmp_community: COMMUNITY, status: true })),
-  });
-  const metricsPort = await freePort();
-  const config = writeConfig(`
-inventory:
-  url: ${inventory.url}
-redis:
-  prefix: e2e-prom
-schedule:
-  interval_seconds: 1
-  spread: 0.5
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${first.port}, timeout_ms: 300, retries: 0 }
-status:
-  down_after: 2
-  up_after: 1
-metrics:
-  host: 127.0.0.1
-`);
-  daemon = startDaemon(['run', '--config', config], { INVENTORY_TOKEN: TOKEN, REDIS_URL: redis.url, METRICS_PORT: String(metricsPort) });
+  stack = await startStack({ token: TOKEN, community: COMMUNITY, addresses: ADDRESSES, prefix: 'e2e-prom' });
+  agents = stack.agents;
+  const { metricsPort } = stack;
   await waitFor('the daemon to check every device twice', async () => (await metricValue(metricsPort, 'inventory_prober_checks_total').catch(() => 0)) >= 6);
   await startPrometheus(metricsPort);
 }, 60_000);
 
 afterAll(async () => {
   await stopPrometheus();
-  await daemon?.stop('SIGTERM');
-  await Promise.all(agents.map((a) => a.close()));
-  await inventory?.close();
-  await redis?.stop();
+  await stack?.stop('SIGTERM');
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 }, 30_000);
 

@@ -1,8 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { metricValue, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { runDaemon } from '../support/fleet.js';
 
 const TOKEN = 'reload-token-0b1c';
 let redis: ThrowAwayRedis;
@@ -23,9 +24,8 @@ metrics: { host: 127.0.0.1 }
 beforeAll(async () => {
   redis = await startRedis();
   inventory = await startInventoryServer({ token: TOKEN, devices: [fakeDevice(1, { hostname: '127.0.30.1' })] });
-  port = await freePort();
   configFile = writeConfig(goodConfig(3));
-  daemon = startDaemon(['run', '--config', configFile], { INVENTORY_TOKEN: TOKEN, REDIS_URL: redis.url, METRICS_PORT: String(port) });
+  ({ daemon, metricsPort: port } = await runDaemon(configFile, { token: TOKEN, redisUrl: redis.url }));
   await waitFor('first checks', async () => (await metricValue(port, 'inventory_prober_checks_total').catch(() => 0)) >= 1);
 }, 60_000);
 

@@ -2,10 +2,12 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROBE_QUEUE, type ProbeJobData } from '../../src/queue/jobs.js';
-import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
-import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
+import type { Role } from '../../src/config/types.js';
+import { metricValue, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { daemonYaml, runDaemon, startFleet, type Fleet } from '../support/fleet.js';
+import type { InventoryServer } from '../support/inventory-server.js';
+import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
 
 const TOKEN = 'roles-token-7e21';
 const COMMUNITY = 'roles-community-4c9a';
@@ -13,29 +15,20 @@ const ADDRESSES = ['127.0.40.1', '127.0.40.2', '127.0.40.3', '127.0.40.4'];
 const DEVICE = 2;
 
 let redis: ThrowAwayRedis;
+let fleet: Fleet;
 let inventory: InventoryServer;
 let agents: SnmpAgent[] = [];
 let config: string;
 const daemons: DaemonProcess[] = [];
 
 const configFor = (prefix: string) =>
-  writeConfig(`
-inventory: { url: "${inventory.url}" }
-redis: { prefix: ${prefix} }
-schedule: { interval_seconds: 1, spread: 0.5 }
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${agents[0]?.port}, timeout_ms: 300, retries: 0 }
-status: { down_after: 2, up_after: 1 }
-# One check at a time per process, so both workers take a share of every cycle.
-worker: { concurrency: 1 }
-metrics: { host: 127.0.0.1 }
-`);
+  writeConfig(
+    // One check at a time per process, so both workers take a share of every cycle.
+    daemonYaml({ inventoryUrl: inventory.url, prefix, snmpPort: fleet.snmpPort }, { worker: { concurrency: 1 } }),
+  );
 
-async function start(role: string, cfg: string): Promise<{ daemon: DaemonProcess; port: number }> {
-  const port = await freePort();
-  const daemon = startDaemon(['run', '--role', role, '--config', cfg], { INVENTORY_TOKEN: TOKEN, REDIS_URL: redis.url, METRICS_PORT: String(port) });
+async function start(role: Role, cfg: string): Promise<{ daemon: DaemonProcess; port: number }> {
+  const { daemon, metricsPort: port } = await runDaemon(cfg, { token: TOKEN, redisUrl: redis.url, role });
   daemons.push(daemon);
   return { daemon, port };
 }
@@ -45,19 +38,14 @@ const patches = () => inventory.patches.map((p) => ({ id: p.id, body: p.body }))
 
 beforeAll(async () => {
   redis = await startRedis();
-  const first = await startSnmpAgent({ address: ADDRESSES[0] as string, port: 0, community: COMMUNITY });
-  agents = [first, ...(await Promise.all(ADDRESSES.slice(1).map((address) => startSnmpAgent({ address, port: first.port, community: COMMUNITY }))))];
-  inventory = await startInventoryServer({
-    token: TOKEN,
-    devices: ADDRESSES.map((address, i) => fakeDevice(i + 1, { hostname: address, management_ip: address, snmp_community: COMMUNITY, status: true })),
-  });
+  fleet = await startFleet({ token: TOKEN, community: COMMUNITY, addresses: ADDRESSES });
+  ({ inventory, agents } = fleet);
   config = configFor('roles');
 }, 30_000);
 
 afterAll(async () => {
   await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
-  await Promise.all(agents.map((a) => a.close()));
-  await inventory?.close();
+  await fleet?.close();
   await redis?.stop();
 });
 

@@ -1,37 +1,34 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, writeConfig } from '../support/daemon.js';
-import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
+import { startFleet, type Fleet } from '../support/fleet.js';
+import type { InventoryServer } from '../support/inventory-server.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
 
 const TOKEN = 'sweep-once-token-6d0f';
 const COMMUNITY = 'sweep-once-community-2b7e';
 const ADDRESSES = ['127.0.50.1', '127.0.50.2', '127.0.50.3'];
 const SILENT = 2;
 
+let fleet: Fleet;
 let inventory: InventoryServer;
 let agents: SnmpAgent[] = [];
 let config: string;
 
 beforeAll(async () => {
-  const first = await startSnmpAgent({ address: ADDRESSES[0] as string, port: 0, community: COMMUNITY });
-  agents = [first, ...(await Promise.all(ADDRESSES.slice(1).map((address) => startSnmpAgent({ address, port: first.port, community: COMMUNITY }))))];
+  fleet = await startFleet({ token: TOKEN, community: COMMUNITY, addresses: ADDRESSES });
+  ({ inventory, agents } = fleet);
   agents[SILENT - 1]?.setResponding(false);
-  inventory = await startInventoryServer({
-    token: TOKEN,
-    devices: ADDRESSES.map((address, i) => fakeDevice(i + 1, { hostname: address, management_ip: address, snmp_community: COMMUNITY, status: true })),
-  });
   config = writeConfig(`
 inventory: { url: "${inventory.url}" }
 probes:
   up_when: all
   icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${first.port}, timeout_ms: 300, retries: 0 }
+  snmp: { version: "2c", port: ${fleet.snmpPort}, timeout_ms: 300, retries: 0 }
 `);
 }, 30_000);
 
 afterAll(async () => {
-  await Promise.all(agents.map((a) => a.close()));
-  await inventory?.close();
+  await fleet?.close();
 });
 
 /** Runs the built CLI to completion (asynchronously: the inventory server lives in this process). */

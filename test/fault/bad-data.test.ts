@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
-import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
+import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { metricValue, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { daemonYaml, runDaemon, startAgents } from '../support/fleet.js';
 
 /**
  * The inventory is untrusted input. Hostile or broken rows are skipped one by one (warned once,
@@ -141,41 +142,17 @@ beforeAll(async () => {
   wrapBinary('fping');
 
   redis = await startRedis();
-  const first = await startSnmpAgent({ address: GOOD[0] as string, port: 0, community: COMMUNITY });
-  const rest = await Promise.all(GOOD.slice(1).map((address, i) => startSnmpAgent({ address, port: first.port, community: i === 2 ? ODD_COMMUNITY : COMMUNITY })));
-  agents = [first, ...rest];
+  agents = await startAgents(GOOD, (_, i) => ({ community: i === 3 ? ODD_COMMUNITY : COMMUNITY }));
   // The impostor row sits right after the real device 1, as a listing sorted by id would put it.
   const rows: unknown[] = [goodRows[0], ...BAD.map((b) => b.row), ...goodRows.slice(1)];
   inventory = await startTinyInventory(rows);
-  metricsPort = await freePort();
-  const config = writeConfig(`
-inventory:
-  url: ${inventory.url}
-  page_size: 7
-  retries: 0
-redis:
-  prefix: fault-bad
-schedule:
-  interval_seconds: 1
-  spread: 0.5
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${first.port}, timeout_ms: 300, retries: 0 }
-status:
-  down_after: 2
-  up_after: 1
-metrics:
-  host: 127.0.0.1
-`);
-  daemon = startDaemon(['run', '--config', config], {
-    PATH: `${fakeBin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-    INVENTORY_TOKEN: TOKEN,
-    SNMP_COMMUNITY: COMMUNITY,
-    REDIS_URL: redis.url,
-    METRICS_PORT: String(metricsPort),
-    LOG_LEVEL: 'debug',
-  });
+  const site = { inventoryUrl: inventory.url, prefix: 'fault-bad', snmpPort: (agents[0] as SnmpAgent).port };
+  const config = writeConfig(daemonYaml(site, { inventory: { page_size: 7, retries: 0 } }));
+  ({ daemon, metricsPort } = await runDaemon(config, {
+    token: TOKEN,
+    redisUrl: redis.url,
+    env: { PATH: `${fakeBin}:${process.env.PATH ?? '/usr/bin:/bin'}`, SNMP_COMMUNITY: COMMUNITY, LOG_LEVEL: 'debug' },
+  }));
   await waitFor('four sweeps', async () => (await metric('sweeps_total', { result: 'ok' })) >= 4, 60_000);
   await waitFor('every good device checked three times', async () => (await metric('checks_total', { outcome: 'up' })) >= 3 * GOOD.length, 60_000);
 }, 90_000);

@@ -1,9 +1,10 @@
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
-import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
+import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { metricValue, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { daemonYaml, loopbackFleet, runDaemon, startAgents } from '../support/fleet.js';
 
 /**
  * Hysteresis end to end, with the default thresholds (down_after 3, up_after 1). Each device's
@@ -68,36 +69,13 @@ const gate = (id: number) => gates.get(id) as Gate;
 
 beforeAll(async () => {
   redis = await startRedis();
-  const first = await startSnmpAgent({ address: '127.0.43.101', port: 0, community: COMMUNITY });
-  agents = [first, ...(await Promise.all([102, 103].map((n) => startSnmpAgent({ address: `127.0.43.${n}`, port: first.port, community: COMMUNITY }))))];
-  for (const id of [1, 2, 3]) gates.set(id, await startGate(`127.0.43.${id}`, first.port, agents[id - 1] as SnmpAgent, PLANS[id] as (n: number) => boolean));
-  inventory = await startInventoryServer({
-    token: TOKEN,
-    devices: [1, 2, 3].map((id) => fakeDevice(id, { hostname: `127.0.43.${id}`, management_ip: `127.0.43.${id}`, snmp_community: COMMUNITY })),
-  });
-  metricsPort = await freePort();
-  const config = writeConfig(`
-inventory:
-  url: ${inventory.url}
-redis:
-  prefix: fault-flap
-schedule:
-  interval_seconds: 1
-  spread: 0.5
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${first.port}, timeout_ms: 300, retries: 0 }
-metrics:
-  host: 127.0.0.1
-`);
-  daemon = startDaemon(['run', '--config', config], {
-    INVENTORY_TOKEN: TOKEN,
-    SNMP_COMMUNITY: COMMUNITY,
-    REDIS_URL: redis.url,
-    METRICS_PORT: String(metricsPort),
-    LOG_LEVEL: 'debug',
-  });
+  agents = await startAgents(['127.0.43.101', '127.0.43.102', '127.0.43.103'], { community: COMMUNITY });
+  const snmpPort = (agents[0] as SnmpAgent).port;
+  for (const id of [1, 2, 3]) gates.set(id, await startGate(`127.0.43.${id}`, snmpPort, agents[id - 1] as SnmpAgent, PLANS[id] as (n: number) => boolean));
+  inventory = await startInventoryServer({ token: TOKEN, devices: loopbackFleet(['127.0.43.1', '127.0.43.2', '127.0.43.3'], COMMUNITY) });
+  // No `status` section: the default thresholds are what this file is about.
+  const config = writeConfig(daemonYaml({ inventoryUrl: inventory.url, prefix: 'fault-flap', snmpPort }, { status: undefined }));
+  ({ daemon, metricsPort } = await runDaemon(config, { token: TOKEN, redisUrl: redis.url, env: { SNMP_COMMUNITY: COMMUNITY, LOG_LEVEL: 'debug' } }));
   // Device 2's flip needs checks 3, 4, 5 to fail; four more prove it flips only once.
   await waitFor('ten checks of every device', () => [1, 2, 3].every((id) => gate(id).requests >= 10), 90_000);
   // The tenth GET's verdict is recorded after its timeout: wait for it to be counted.

@@ -2,10 +2,9 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
-import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import type { InventoryServer } from '../support/inventory-server.js';
+import { metricValue, waitFor, type DaemonProcess } from '../support/daemon.js';
+import { startStack, type Stack } from '../support/fleet.js';
 
 /**
  * A host where the prober may not send ICMP (no cap_net_raw, group outside ping_group_range).
@@ -17,9 +16,8 @@ const TOKEN = 'fault-icmp-token-46';
 const COMMUNITY = 'fault-icmp-community-46';
 const ADDRESSES = ['127.0.46.1', '127.0.46.2', '127.0.46.3'];
 
-let redis: ThrowAwayRedis;
+let stack: Stack;
 let inventory: InventoryServer;
-let agents: SnmpAgent[] = [];
 let daemon: DaemonProcess;
 let metricsPort: number;
 let fakeBin: string;
@@ -33,49 +31,22 @@ beforeAll(async () => {
   writeFileSync(join(fakeBin, 'fping'), '#!/bin/sh\necho "fping: can\'t create socket (must run as root?)" >&2\nexit 4\n');
   for (const name of ['ping', 'fping']) chmodSync(join(fakeBin, name), 0o755);
 
-  redis = await startRedis();
-  const first = await startSnmpAgent({ address: ADDRESSES[0] as string, port: 0, community: COMMUNITY });
-  agents = [first, ...(await Promise.all(ADDRESSES.slice(1).map((address) => startSnmpAgent({ address, port: first.port, community: COMMUNITY }))))];
-  // Device 3 is Down in the inventory: it must stay Down, as devices 1 and 2 must stay Up.
-  inventory = await startInventoryServer({
+  stack = await startStack({
     token: TOKEN,
-    devices: ADDRESSES.map((address, i) => fakeDevice(i + 1, { hostname: address, management_ip: address, snmp_community: COMMUNITY, status: i !== 2 })),
+    community: COMMUNITY,
+    addresses: ADDRESSES,
+    // Device 3 is Down in the inventory: it must stay Down, as devices 1 and 2 must stay Up.
+    rows: (i) => ({ status: i !== 2 }),
+    prefix: 'fault-icmp',
+    config: { probes: { up_when: 'icmp' } },
+    env: { PATH: `${fakeBin}:${process.env.PATH ?? '/usr/bin:/bin'}`, SNMP_COMMUNITY: COMMUNITY, LOG_LEVEL: 'debug' },
   });
-  metricsPort = await freePort();
-  const config = writeConfig(`
-inventory:
-  url: ${inventory.url}
-redis:
-  prefix: fault-icmp
-schedule:
-  interval_seconds: 1
-  spread: 0.5
-probes:
-  up_when: icmp
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${first.port}, timeout_ms: 300, retries: 0 }
-status:
-  down_after: 2
-  up_after: 1
-metrics:
-  host: 127.0.0.1
-`);
-  daemon = startDaemon(['run', '--config', config], {
-    PATH: `${fakeBin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-    INVENTORY_TOKEN: TOKEN,
-    SNMP_COMMUNITY: COMMUNITY,
-    REDIS_URL: redis.url,
-    METRICS_PORT: String(metricsPort),
-    LOG_LEVEL: 'debug',
-  });
+  ({ inventory, daemon, metricsPort } = stack);
   await waitFor('four inconclusive checks of every device', async () => (await metric('checks_total', { outcome: 'error' })) >= 4 * ADDRESSES.length, 60_000);
 }, 90_000);
 
 afterAll(async () => {
-  await daemon?.stop('SIGKILL');
-  await Promise.all(agents.map((a) => a.close()));
-  await inventory?.close();
-  await redis?.stop();
+  await stack?.stop('SIGKILL');
   rmSync(fakeBin, { recursive: true, force: true });
 });
 

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeDevice, startInventoryServer, type FakeDevice, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
-import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { startInventoryServer, type FakeDevice, type InventoryServer } from '../support/inventory-server.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
+import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { metricValue, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { daemonYaml, loopbackFleet, runDaemon, startAgents } from '../support/fleet.js';
 
 /**
  * Inventory trouble is the prober's trouble, never the devices': whatever the inventory API does
@@ -40,42 +41,17 @@ async function expectSweepFailsThenRecovers(kind: string, code: string): Promise
 
 beforeAll(async () => {
   redis = await startRedis();
-  const first = await startSnmpAgent({ address: ADDRESSES[0] as string, port: 0, community: COMMUNITY });
-  agents = [first, ...(await Promise.all(ADDRESSES.slice(1).map((address) => startSnmpAgent({ address, port: first.port, community: COMMUNITY }))))];
-  devices = ADDRESSES.map((address, i) => fakeDevice(i + 1, { hostname: address, management_ip: address, snmp_community: COMMUNITY }));
+  agents = await startAgents(ADDRESSES, { community: COMMUNITY });
+  devices = loopbackFleet(ADDRESSES, COMMUNITY);
   inventory = await startInventoryServer({ token: TOKEN, devices });
-  metricsPort = await freePort();
-  const config = writeConfig(`
-inventory:
-  url: ${inventory.url}
-  page_size: 2
-  timeout_ms: 700
-  retries: 2
-redis:
-  prefix: fault-inv
-schedule:
-  interval_seconds: 1
-  spread: 0.5
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${first.port}, timeout_ms: 300, retries: 0 }
-status:
-  down_after: 2
-  up_after: 1
-reporter:
-  backoff_ms: 200
-  max_backoff_ms: 1000
-metrics:
-  host: 127.0.0.1
-`);
-  daemon = startDaemon(['run', '--config', config], {
-    INVENTORY_TOKEN: TOKEN,
-    SNMP_COMMUNITY: COMMUNITY,
-    REDIS_URL: redis.url,
-    METRICS_PORT: String(metricsPort),
-    LOG_LEVEL: 'debug',
-  });
+  const site = { inventoryUrl: inventory.url, prefix: 'fault-inv', snmpPort: (agents[0] as SnmpAgent).port };
+  const config = writeConfig(
+    daemonYaml(site, {
+      inventory: { page_size: 2, timeout_ms: 700, retries: 2 },
+      reporter: { backoff_ms: 200, max_backoff_ms: 1000 },
+    }),
+  );
+  ({ daemon, metricsPort } = await runDaemon(config, { token: TOKEN, redisUrl: redis.url, env: { SNMP_COMMUNITY: COMMUNITY, LOG_LEVEL: 'debug' } }));
   await waitFor('every device checked twice', async () => (await metric('checks_total', { outcome: 'up' })) >= 2 * ADDRESSES.length, 60_000);
 }, 90_000);
 

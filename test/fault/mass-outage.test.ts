@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
-import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import type { InventoryServer } from '../support/inventory-server.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
+import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { metricValue, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { daemonYaml, loopbackAddresses, runDaemon, startFleet, type Fleet } from '../support/fleet.js';
 
 /**
  * When most of the fleet goes silent at once, the likeliest culprit is the prober's own network:
@@ -15,14 +16,13 @@ const COMMUNITY = 'fault-mass-community-44';
 const FLEET = 20;
 const SILENCED = 15;
 const STILL_SILENT = [14, 15];
-const address = (id: number) => `127.0.44.${id}`;
 
 let redis: ThrowAwayRedis;
+let fleet: Fleet;
 let inventory: InventoryServer;
 let agents: SnmpAgent[] = [];
 let daemon: DaemonProcess | undefined;
 let metricsPort: number;
-let snmpPort: number;
 
 const metric = (name: string, labels: Record<string, string> = {}) => metricValue(metricsPort, `inventory_prober_${name}`, labels).catch(() => 0);
 const downPatches = () => inventory.patches.filter((p) => (p.body as { status?: unknown }).status === false);
@@ -34,47 +34,18 @@ async function startFleetDaemon(prefix: string, guardEnabled: boolean): Promise<
   for (const a of agents) a.setResponding(true);
   for (const d of inventory.devices) d.status = true;
   inventory.patches.length = 0;
-  metricsPort = await freePort();
-  const config = writeConfig(`
-inventory:
-  url: ${inventory.url}
-redis:
-  prefix: ${prefix}
-schedule:
-  interval_seconds: 1
-  spread: 0.5
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${snmpPort}, timeout_ms: 300, retries: 0 }
-status:
-  down_after: 2
-  up_after: 1
-  mass_outage: { enabled: ${guardEnabled}, share: 0.5, min_devices: 10 }
-metrics:
-  host: 127.0.0.1
-`);
-  const started = startDaemon(['run', '--config', config], {
-    INVENTORY_TOKEN: TOKEN,
-    SNMP_COMMUNITY: COMMUNITY,
-    REDIS_URL: redis.url,
-    METRICS_PORT: String(metricsPort),
-    LOG_LEVEL: 'info',
-  });
+  const site = { inventoryUrl: inventory.url, prefix, snmpPort: fleet.snmpPort };
+  const config = writeConfig(daemonYaml(site, { status: { mass_outage: { enabled: guardEnabled, share: 0.5, min_devices: 10 } } }));
+  const started = await runDaemon(config, { token: TOKEN, redisUrl: redis.url, env: { SNMP_COMMUNITY: COMMUNITY, LOG_LEVEL: 'info' } });
+  metricsPort = started.metricsPort;
   await waitFor('every device checked twice', async () => (await metric('checks_total', { outcome: 'up' })) >= 2 * FLEET, 60_000);
-  return started;
+  return started.daemon;
 }
 
 beforeAll(async () => {
   redis = await startRedis();
-  const first = await startSnmpAgent({ address: address(1), port: 0, community: COMMUNITY });
-  snmpPort = first.port;
-  const ids = Array.from({ length: FLEET - 1 }, (_, i) => i + 2);
-  agents = [first, ...(await Promise.all(ids.map((id) => startSnmpAgent({ address: address(id), port: snmpPort, community: COMMUNITY }))))];
-  inventory = await startInventoryServer({
-    token: TOKEN,
-    devices: Array.from({ length: FLEET }, (_, i) => fakeDevice(i + 1, { hostname: address(i + 1), management_ip: address(i + 1), snmp_community: COMMUNITY })),
-  });
+  fleet = await startFleet({ token: TOKEN, community: COMMUNITY, addresses: loopbackAddresses(44, FLEET) });
+  ({ inventory, agents } = fleet);
 }, 60_000);
 
 afterEach(async () => {
@@ -83,8 +54,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(agents.map((a) => a.close()));
-  await inventory?.close();
+  await fleet?.close();
   await redis?.stop();
 });
 

@@ -1,53 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
+import type { InventoryServer } from '../support/inventory-server.js';
 import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { daemonYaml, loopbackAddresses, runDaemon, startFleet, type Fleet } from '../support/fleet.js';
 
 const TOKEN = 'fault-redis-token-71c2';
 const COMMUNITY = 'fault-redis-community-3d';
 
-interface Fleet {
-  inventory: InventoryServer;
-  agents: SnmpAgent[];
-  snmpPort: number;
-  close(): Promise<void>;
-}
-
 /** Devices 1..n on 127.0.<subnet>.<id>, each answering SNMP until told otherwise. */
-async function startFleet(subnet: number, n: number): Promise<Fleet> {
-  const addresses = Array.from({ length: n }, (_, i) => `127.0.${subnet}.${i + 1}`);
-  const first = await startSnmpAgent({ address: addresses[0] as string, port: 0, community: COMMUNITY });
-  const rest = await Promise.all(addresses.slice(1).map((address) => startSnmpAgent({ address, port: first.port, community: COMMUNITY })));
-  const agents = [first, ...rest];
-  const inventory = await startInventoryServer({
-    token: TOKEN,
-    devices: addresses.map((address, i) => fakeDevice(i + 1, { hostname: address, management_ip: address, snmp_community: COMMUNITY, status: true })),
-  });
-  return {
-    inventory,
-    agents,
-    snmpPort: first.port,
-    close: async () => {
-      await Promise.all(agents.map((a) => a.close()));
-      await inventory.close();
-    },
-  };
-}
+const fleetOn = (subnet: number, n: number) => startFleet({ token: TOKEN, community: COMMUNITY, addresses: loopbackAddresses(subnet, n) });
 
-function runDaemon(fleet: Fleet, redisUrl: string, metricsPort: number, prefix: string): DaemonProcess {
-  const config = writeConfig(`
-inventory: { url: "${fleet.inventory.url}" }
-redis: { prefix: ${prefix} }
-schedule: { interval_seconds: 1, spread: 0.5 }
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${fleet.snmpPort}, timeout_ms: 300, retries: 0 }
-status: { down_after: 2, up_after: 1, mass_outage: { enabled: false } }
-metrics: { host: 127.0.0.1 }
-`);
-  return startDaemon(['run', '--config', config], { INVENTORY_TOKEN: TOKEN, REDIS_URL: redisUrl, METRICS_PORT: String(metricsPort) });
+async function daemonOn(fleet: Fleet, redisUrl: string, metricsPort: number, prefix: string): Promise<DaemonProcess> {
+  const config = writeConfig(
+    daemonYaml({ inventoryUrl: fleet.inventory.url, prefix, snmpPort: fleet.snmpPort }, { status: { mass_outage: { enabled: false } } }),
+  );
+  return (await runDaemon(config, { token: TOKEN, redisUrl, metricsPort })).daemon;
 }
 
 const sweepsDone = (d: DaemonProcess) => d.logs.filter((l) => l.msg === 'sweep done').length;
@@ -68,8 +35,8 @@ describe('Redis killed and restarted while the daemon runs', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    fleet = await startFleet(81, 3);
-    daemon = runDaemon(fleet, redis.url, await freePort(), 'fault-restart');
+    fleet = await fleetOn(81, 3);
+    daemon = await daemonOn(fleet, redis.url, await freePort(), 'fault-restart');
     await waitFor('two sweeps before the fault', () => sweepsDone(daemon) >= 2, 30_000);
   }, 60_000);
 
@@ -120,9 +87,9 @@ describe('Redis not up yet when the daemon starts', () => {
     // Start and kill a throw-away server so its port is known, free, and can be brought up later.
     redis = await startRedis();
     await redis.kill();
-    fleet = await startFleet(82, 2);
+    fleet = await fleetOn(82, 2);
     metricsPort = await freePort();
-    daemon = runDaemon(fleet, redis.url, metricsPort, 'fault-late');
+    daemon = await daemonOn(fleet, redis.url, metricsPort, 'fault-late');
   }, 60_000);
 
   afterAll(async () => {

@@ -1,19 +1,20 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StatusStore } from '../../src/status/store.js';
-import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
+import type { InventoryServer } from '../support/inventory-server.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
 import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { daemonYaml, loopbackAddresses, runDaemon, startFleet, type Fleet } from '../support/fleet.js';
 
 const TOKEN = 'fault-wipe-token-2f6d';
 const COMMUNITY = 'fault-wipe-community-90';
 const PREFIX = 'fault-wipe';
 const FLEET = 4;
-const address = (id: number) => `127.0.86.${id}`;
 
 let redis: ThrowAwayRedis;
 let client: Redis;
+let fleet: Fleet;
 let inventory: InventoryServer;
 let agents: SnmpAgent[] = [];
 let daemon: DaemonProcess;
@@ -25,33 +26,18 @@ const patches = () => inventory.patches.map((p) => ({ id: p.id, body: p.body }))
 beforeAll(async () => {
   redis = await startRedis();
   client = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
-  const ids = Array.from({ length: FLEET }, (_, i) => i + 1);
-  const first = await startSnmpAgent({ address: address(1), port: 0, community: COMMUNITY });
-  agents = [first, ...(await Promise.all(ids.slice(1).map((id) => startSnmpAgent({ address: address(id), port: first.port, community: COMMUNITY }))))];
-  inventory = await startInventoryServer({
-    token: TOKEN,
-    devices: ids.map((id) => fakeDevice(id, { hostname: address(id), management_ip: address(id), snmp_community: COMMUNITY, status: true })),
-  });
-  const config = writeConfig(`
-inventory: { url: "${inventory.url}" }
-redis: { prefix: ${PREFIX} }
-schedule: { interval_seconds: 1, spread: 0.5 }
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${first.port}, timeout_ms: 300, retries: 0 }
-status: { down_after: 2, up_after: 1, mass_outage: { enabled: false } }
-metrics: { host: 127.0.0.1 }
-`);
-  daemon = startDaemon(['run', '--config', config], { INVENTORY_TOKEN: TOKEN, REDIS_URL: redis.url, METRICS_PORT: '0' });
+  fleet = await startFleet({ token: TOKEN, community: COMMUNITY, addresses: loopbackAddresses(86, FLEET) });
+  ({ inventory, agents } = fleet);
+  const site = { inventoryUrl: inventory.url, prefix: PREFIX, snmpPort: fleet.snmpPort };
+  const config = writeConfig(daemonYaml(site, { status: { mass_outage: { enabled: false } } }));
+  ({ daemon } = await runDaemon(config, { token: TOKEN, redisUrl: redis.url, metricsPort: 0 }));
   await waitFor('two sweeps', () => sweepsDone() >= 2, 30_000);
 }, 60_000);
 
 afterAll(async () => {
   await daemon?.stop('SIGKILL');
   client?.disconnect();
-  await Promise.all(agents.map((a) => a.close()));
-  await inventory?.close();
+  await fleet?.close();
   await redis?.stop();
 });
 

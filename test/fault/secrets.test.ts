@@ -4,9 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
 import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
 import { CLI, metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { daemonYaml, startAgents, type AgentOptions, type SnmpOverrides } from '../support/fleet.js';
 
 /**
  * With LOG_LEVEL=trace and a cycle full of failures (a device down, inventory 500s, a redirect,
@@ -80,35 +81,17 @@ async function checkConfig(config: string, env: Record<string, string>): Promise
   outputs.push({ where: `check-config ${config}`, text: run.stdout + run.stderr });
 }
 
-function yamlFor(url: string, prefix: string, snmp: string): string {
-  return `
-inventory:
-  url: ${url}
-  retries: 1
-redis:
-  prefix: ${prefix}
-schedule:
-  interval_seconds: 1
-  spread: 0.5
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: ${snmp}
-status:
-  down_after: 2
-  up_after: 1
-reporter:
-  backoff_ms: 200
-  max_backoff_ms: 1000
-metrics:
-  host: 127.0.0.1
-`;
+function yamlFor(inventoryUrl: string, prefix: string, snmpPort: number, snmp: SnmpOverrides = {}): string {
+  return daemonYaml(
+    { inventoryUrl, prefix, snmpPort },
+    { inventory: { retries: 1 }, probes: { snmp }, reporter: { backoff_ms: 200, max_backoff_ms: 1000 } },
+  );
 }
 
 /** v2c: a device goes down, the inventory answers 500, then redirects elsewhere. */
 async function runV2cCycle(snmpPort: number): Promise<void> {
   const metricsPort = await freePort();
-  const config = writeConfig(yamlFor(`${front.url}/api/v1`, 'fault-secrets-v2', `{ version: "2c", port: ${snmpPort}, timeout_ms: 300, retries: 0 }`));
+  const config = writeConfig(yamlFor(`${front.url}/api/v1`, 'fault-secrets-v2', snmpPort));
   const env = { INVENTORY_TOKEN: TOKEN, SNMP_COMMUNITY: COMMUNITY, REDIS_URL: redis.url, METRICS_PORT: String(metricsPort), LOG_LEVEL: 'trace' };
   const daemon = startDaemon(['run', '--config', config], env);
   daemons.push(daemon);
@@ -137,8 +120,8 @@ async function runV2cCycle(snmpPort: number): Promise<void> {
 /** v3: the prober's auth key is not the one device 4's agent holds. */
 async function runV3Cycle(snmpPort: number): Promise<void> {
   const metricsPort = await freePort();
-  const snmp = `{ version: "3", port: ${snmpPort}, timeout_ms: 300, retries: 0, v3: { user: ${V3.name}, auth_protocol: sha, priv_protocol: aes } }`;
-  const config = writeConfig(yamlFor(inventory.url, 'fault-secrets-v3', snmp));
+  const snmp = { version: '3', v3: { user: V3.name, auth_protocol: 'sha', priv_protocol: 'aes' } } as const;
+  const config = writeConfig(yamlFor(inventory.url, 'fault-secrets-v3', snmpPort, snmp));
   const env = { INVENTORY_TOKEN: TOKEN, SNMP_COMMUNITY: COMMUNITY, SNMP_V3_AUTH_KEY: WRONG_AUTH_KEY, SNMP_V3_PRIV_KEY: PRIV_KEY, REDIS_URL: redis.url, METRICS_PORT: String(metricsPort), LOG_LEVEL: 'trace' };
   const daemon = startDaemon(['run', '--config', config], env);
   daemons.push(daemon);
@@ -149,13 +132,14 @@ async function runV3Cycle(snmpPort: number): Promise<void> {
 
 beforeAll(async () => {
   redis = await startRedis();
-  const first = await startSnmpAgent({ address: '127.0.47.1', port: 0, community: DEVICE_COMMUNITY });
-  agents = [
-    first,
-    await startSnmpAgent({ address: '127.0.47.2', port: first.port, community: DEVICE_COMMUNITY }),
-    await startSnmpAgent({ address: '127.0.47.3', port: first.port, community: COMMUNITY }),
-    await startSnmpAgent({ address: '127.0.47.4', port: first.port, v3User: { ...V3, authKey: AUTH_KEY, privKey: PRIV_KEY } }),
+  const agentOptions: AgentOptions[] = [
+    { community: DEVICE_COMMUNITY },
+    { community: DEVICE_COMMUNITY },
+    { community: COMMUNITY },
+    { v3User: { ...V3, authKey: AUTH_KEY, privKey: PRIV_KEY } },
   ];
+  agents = await startAgents(['127.0.47.1', '127.0.47.2', '127.0.47.3', '127.0.47.4'], (_, i) => agentOptions[i] as AgentOptions);
+  const snmpPort = (agents[0] as SnmpAgent).port;
   inventory = await startInventoryServer({
     token: TOKEN,
     devices: [
@@ -166,11 +150,11 @@ beforeAll(async () => {
   });
   front = await startRecorder(new URL(inventory.url).origin);
   elsewhere = await startRecorder();
-  await runV2cCycle(first.port);
+  await runV2cCycle(snmpPort);
   for (const d of daemons) await d.stop('SIGKILL');
   // The v3 run probes only device 4; the v2c fleet leaves the listing.
   inventory.devices.splice(0, inventory.devices.length, fakeDevice(4, { hostname: '127.0.47.4', management_ip: '127.0.47.4' }));
-  await runV3Cycle(first.port);
+  await runV3Cycle(snmpPort);
   for (const d of daemons) await d.stop('SIGKILL');
   for (const d of daemons) outputs.push({ where: 'daemon stdout', text: d.raw() }, { where: 'daemon stderr', text: d.stderr.join('') });
 }, 150_000);

@@ -2,9 +2,10 @@ import dgram from 'node:dgram';
 import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
 import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { metricValue, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { daemonYaml, runDaemon, startAgents, type SnmpOverrides } from '../support/fleet.js';
 
 /**
  * SNMP-side faults: a community the agent rejects, an agent slower than the timeout, an SNMPv3
@@ -69,26 +70,10 @@ async function stopRig(rig: Partial<Rig>): Promise<void> {
   await rig.redis?.stop();
 }
 
-function daemonFor(rig: Omit<Rig, 'daemon'>, snmpYaml: string, env: Record<string, string>): DaemonProcess {
-  const config = writeConfig(`
-inventory:
-  url: ${rig.inventory.url}
-redis:
-  prefix: fault-snmp
-schedule:
-  interval_seconds: 1
-  spread: 0.5
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: ${snmpYaml}
-status:
-  down_after: 2
-  up_after: 1
-metrics:
-  host: 127.0.0.1
-`);
-  return startDaemon(['run', '--config', config], { INVENTORY_TOKEN: TOKEN, REDIS_URL: rig.redis.url, METRICS_PORT: String(rig.metricsPort), LOG_LEVEL: 'debug', ...env });
+async function daemonFor(rig: Omit<Rig, 'daemon'>, snmpPort: number, snmp: SnmpOverrides, env: Record<string, string>): Promise<DaemonProcess> {
+  const config = writeConfig(daemonYaml({ inventoryUrl: rig.inventory.url, prefix: 'fault-snmp', snmpPort }, { probes: { snmp } }));
+  const started = await runDaemon(config, { token: TOKEN, redisUrl: rig.redis.url, metricsPort: rig.metricsPort, env: { LOG_LEVEL: 'debug', ...env } });
+  return started.daemon;
 }
 
 const flipOf = (daemon: DaemonProcess, id: number) => daemon.logs.find((l) => l.msg === 'device flipped' && l.deviceId === id && l.to === 'down');
@@ -102,10 +87,8 @@ describe('SNMP v2c faults: a wrong community and a slow agent', () => {
 
   beforeAll(async () => {
     rig.redis = await startRedis();
-    const good = await startSnmpAgent({ address: '127.0.45.1', port: 0, community: COMMUNITY });
-    const rejecting = await startSnmpAgent({ address: '127.0.45.2', port: good.port, community: COMMUNITY });
-    const slow = await startSnmpAgent({ address: '127.0.45.103', port: good.port, community: COMMUNITY });
-    rig.agents = [good, rejecting, slow];
+    rig.agents = await startAgents(['127.0.45.1', '127.0.45.2', '127.0.45.103'], { community: COMMUNITY });
+    const [good, , slow] = rig.agents as [SnmpAgent, SnmpAgent, SnmpAgent];
     // Device 3's answers arrive 600 ms after the question: twice the 300 ms timeout.
     rig.proxies = [await startDelayProxy('127.0.45.3', good.port, slow, 600)];
     rig.inventory = await startInventoryServer({
@@ -117,7 +100,7 @@ describe('SNMP v2c faults: a wrong community and a slow agent', () => {
       ],
     });
     rig.metricsPort = await freePort();
-    rig.daemon = daemonFor(rig as Rig, `{ version: "2c", port: ${good.port}, timeout_ms: 300, retries: 0 }`, { SNMP_COMMUNITY: COMMUNITY });
+    rig.daemon = await daemonFor(rig as Rig, good.port, {}, { SNMP_COMMUNITY: COMMUNITY });
     await waitFor('devices 2 and 3 to flip down', () => flipOf(rig.daemon as DaemonProcess, 2) && flipOf(rig.daemon as DaemonProcess, 3), 60_000);
   }, 90_000);
 
@@ -164,18 +147,17 @@ describe('SNMP v3 fault: a wrong authentication key', () => {
   beforeAll(async () => {
     rig.redis = await startRedis();
     // Device 4's agent holds the real keys; device 5's agent was set up with the key the prober has.
-    const mismatched = await startSnmpAgent({ address: '127.0.45.4', port: 0, v3User: V3 });
-    const matching = await startSnmpAgent({ address: '127.0.45.5', port: mismatched.port, v3User: { ...V3, authKey: WRONG_AUTH_KEY } });
-    rig.agents = [mismatched, matching];
+    rig.agents = await startAgents(['127.0.45.4', '127.0.45.5'], (_, i) => ({ v3User: i === 0 ? V3 : { ...V3, authKey: WRONG_AUTH_KEY } }));
     rig.proxies = [];
     rig.inventory = await startInventoryServer({
       token: TOKEN,
       devices: [4, 5].map((id) => fakeDevice(id, { hostname: `127.0.45.${id}`, management_ip: `127.0.45.${id}` })),
     });
     rig.metricsPort = await freePort();
-    rig.daemon = daemonFor(
+    rig.daemon = await daemonFor(
       rig as Rig,
-      `{ version: "3", port: ${mismatched.port}, timeout_ms: 300, retries: 0, v3: { user: ${V3.name}, auth_protocol: sha, priv_protocol: aes } }`,
+      (rig.agents[0] as SnmpAgent).port,
+      { version: '3', v3: { user: V3.name, auth_protocol: 'sha', priv_protocol: 'aes' } },
       { SNMP_V3_AUTH_KEY: WRONG_AUTH_KEY, SNMP_V3_PRIV_KEY: V3.privKey },
     );
     await waitFor('device 4 to flip down', () => flipOf(rig.daemon as DaemonProcess, 4), 60_000);

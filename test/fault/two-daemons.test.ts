@@ -1,15 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
+import type { InventoryServer } from '../support/inventory-server.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
 import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { startDaemon, waitFor, writeConfig, type DaemonProcess, type LogLine } from '../support/daemon.js';
+import { waitFor, writeConfig, type DaemonProcess, type LogLine } from '../support/daemon.js';
+import { daemonYaml, loopbackAddresses, runDaemon, startFleet, type Fleet } from '../support/fleet.js';
 
 const TOKEN = 'fault-twins-token-9b3e';
 const COMMUNITY = 'fault-twins-community-42';
 const FLEET = 4;
-const address = (id: number) => `127.0.85.${id}`;
 
 let redis: ThrowAwayRedis;
+let fleet: Fleet;
 let inventory: InventoryServer;
 let agents: SnmpAgent[] = [];
 let daemons: DaemonProcess[] = [];
@@ -19,33 +20,18 @@ const flipsOf = (id: number) => daemons.flatMap((d) => d.logs.filter((l) => l.ms
 
 beforeAll(async () => {
   redis = await startRedis();
-  const ids = Array.from({ length: FLEET }, (_, i) => i + 1);
-  const first = await startSnmpAgent({ address: address(1), port: 0, community: COMMUNITY });
-  agents = [first, ...(await Promise.all(ids.slice(1).map((id) => startSnmpAgent({ address: address(id), port: first.port, community: COMMUNITY }))))];
-  inventory = await startInventoryServer({
-    token: TOKEN,
-    devices: ids.map((id) => fakeDevice(id, { hostname: address(id), management_ip: address(id), snmp_community: COMMUNITY, status: true })),
-  });
-  const config = writeConfig(`
-inventory: { url: "${inventory.url}" }
-redis: { prefix: fault-twins }
-schedule: { interval_seconds: 1, spread: 0.5 }
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${first.port}, timeout_ms: 300, retries: 0 }
-status: { down_after: 2, up_after: 1, mass_outage: { enabled: false } }
-metrics: { host: 127.0.0.1 }
-`);
-  const env = { INVENTORY_TOKEN: TOKEN, REDIS_URL: redis.url, METRICS_PORT: '0' };
-  daemons = [startDaemon(['run', '--config', config, '--role', 'all'], env), startDaemon(['run', '--config', config, '--role', 'all'], env)];
+  fleet = await startFleet({ token: TOKEN, community: COMMUNITY, addresses: loopbackAddresses(85, FLEET) });
+  ({ inventory, agents } = fleet);
+  const site = { inventoryUrl: inventory.url, prefix: 'fault-twins', snmpPort: fleet.snmpPort };
+  const config = writeConfig(daemonYaml(site, { status: { mass_outage: { enabled: false } } }));
+  const run = () => runDaemon(config, { token: TOKEN, redisUrl: redis.url, metricsPort: 0, role: 'all' });
+  daemons = (await Promise.all([run(), run()])).map((r) => r.daemon);
   await waitFor('both daemons running', () => daemons.every((d) => d.logs.some((l) => l.msg === 'inventory-prober running')), 30_000);
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all(daemons.map((d) => d.stop('SIGKILL')));
-  await Promise.all(agents.map((a) => a.close()));
-  await inventory?.close();
+  await fleet?.close();
   await redis?.stop();
 });
 

@@ -1,24 +1,22 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROBE_QUEUE, type ProbeJobData } from '../../src/queue/jobs.js';
-import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
-import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
-import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
-import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import type { InventoryServer } from '../support/inventory-server.js';
+import type { SnmpAgent } from '../support/snmp-agent.js';
+import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { metricValue, waitFor, writeConfig } from '../support/daemon.js';
+import { daemonYaml, loopbackAddresses, runDaemon, startFleet, type Fleet, type RunningDaemon } from '../support/fleet.js';
 
 const TOKEN = 'fault-worker-token-5e19';
 const COMMUNITY = 'fault-worker-community-8a';
 const PREFIX = 'fault-kill';
 const FLEET = 10;
 const GOING_DOWN = [2, 5, 8];
-const address = (id: number) => `127.0.83.${id}`;
 
-interface Proc {
-  daemon: DaemonProcess;
-  metricsPort: number;
-}
+type Proc = RunningDaemon;
 
 let redis: ThrowAwayRedis;
+let fleet: Fleet;
 let inventory: InventoryServer;
 let agents: SnmpAgent[] = [];
 let queue: Queue<ProbeJobData>;
@@ -26,15 +24,7 @@ let scheduler: Proc;
 let workerA: Proc;
 let workerB: Proc;
 
-async function startRole(role: 'scheduler' | 'worker', configFile: string): Promise<Proc> {
-  const metricsPort = await freePort();
-  const daemon = startDaemon(['run', '--config', configFile, '--role', role], {
-    INVENTORY_TOKEN: TOKEN,
-    REDIS_URL: redis.url,
-    METRICS_PORT: String(metricsPort),
-  });
-  return { daemon, metricsPort };
-}
+const startRole = (role: 'scheduler' | 'worker', configFile: string): Promise<Proc> => runDaemon(configFile, { token: TOKEN, redisUrl: redis.url, role });
 
 const checksBy = (p: Proc) => metricValue(p.metricsPort, 'inventory_prober_checks_total').catch(() => 0);
 const sweepsDone = () => scheduler.daemon.logs.filter((l) => l.msg === 'sweep done').length;
@@ -42,25 +32,11 @@ const alive = (p: Proc) => p.daemon.child.exitCode === null && p.daemon.child.si
 
 beforeAll(async () => {
   redis = await startRedis();
-  const ids = Array.from({ length: FLEET }, (_, i) => i + 1);
-  const first = await startSnmpAgent({ address: address(1), port: 0, community: COMMUNITY });
-  agents = [first, ...(await Promise.all(ids.slice(1).map((id) => startSnmpAgent({ address: address(id), port: first.port, community: COMMUNITY }))))];
-  inventory = await startInventoryServer({
-    token: TOKEN,
-    devices: ids.map((id) => fakeDevice(id, { hostname: address(id), management_ip: address(id), snmp_community: COMMUNITY, status: true })),
-  });
+  fleet = await startFleet({ token: TOKEN, community: COMMUNITY, addresses: loopbackAddresses(83, FLEET) });
+  ({ inventory, agents } = fleet);
   // A silent agent holds its probe for the whole SNMP timeout (as long as the cycle allows), so jobs are in flight when the worker dies.
-  const config = writeConfig(`
-inventory: { url: "${inventory.url}" }
-redis: { prefix: ${PREFIX} }
-schedule: { interval_seconds: 1, spread: 0.5 }
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${first.port}, timeout_ms: 1000, retries: 0 }
-status: { down_after: 2, up_after: 1, mass_outage: { enabled: false } }
-metrics: { host: 127.0.0.1 }
-`);
+  const site = { inventoryUrl: inventory.url, prefix: PREFIX, snmpPort: fleet.snmpPort };
+  const config = writeConfig(daemonYaml(site, { probes: { snmp: { timeout_ms: 1000 } }, status: { mass_outage: { enabled: false } } }));
   queue = new Queue<ProbeJobData>(PROBE_QUEUE, { connection: { host: '127.0.0.1', port: redis.port }, prefix: PREFIX });
   scheduler = await startRole('scheduler', config);
   workerA = await startRole('worker', config);
@@ -71,8 +47,7 @@ metrics: { host: 127.0.0.1 }
 afterAll(async () => {
   await Promise.all([scheduler, workerA, workerB].map((p) => p?.daemon.stop('SIGKILL')));
   await queue?.close();
-  await Promise.all(agents.map((a) => a.close()));
-  await inventory?.close();
+  await fleet?.close();
   await redis?.stop();
 });
 
