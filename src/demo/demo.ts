@@ -3,7 +3,9 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { createLogger } from '../log/logger.js';
 import { runDaemon } from '../main.js';
+import { DEFAULTS } from '../config/defaults.js';
 import { checkIcmpPermission } from '../probes/icmp.js';
+import { icmpEngines } from '../probes/registry.js';
 import { startInventoryServer, type InventoryServer } from './inventory-server.js';
 import { freePort, startRedis } from './redis-server.js';
 import { startSnmpAgent, type SnmpAgent } from './snmp-agent.js';
@@ -30,7 +32,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const fleet = demoFleet(size);
   const agents = await startAgents(fleet.map((d) => d.hostname));
   const inventory = await startInventoryServer({ token: DEMO_TOKEN, devices: fleet });
-  const icmp = await checkIcmpPermission();
+  // Check the engine the daemon will use (the default), so a missing fping is said here too.
+  const engine = icmpEngines[DEFAULTS.probes.icmp.engine]({ count: 1, timeoutMs: 1000 });
+  const icmp = await checkIcmpPermission({ probe: engine });
+  await engine.close?.();
   if (!icmp.ok) say(`ICMP is not permitted here (${icmp.reason}); running SNMP-only. Fix: ${icmp.hint}`);
 
   const config = await demoConfig(opts.env, inventory.url, redis.url, agents[0]?.port ?? 161, icmp.ok, Number(opts.env.METRICS_PORT) || (await freePort()));

@@ -4,13 +4,14 @@ import { combineProbes } from '../probes/combine.js';
 import { snmpCredentialsFor } from '../probes/credentials.js';
 import type { Probe, ProbeKind, ProbeResult, ProbeTarget } from '../probes/types.js';
 import type { Check } from '../status/machine.js';
+import type { ProbeSet } from '../probes/registry.js';
 
 export interface DeviceCheck {
   check: Check;
   results: Partial<Record<ProbeKind, ProbeResult>>;
 }
 
-export type ProbeSet = Partial<Record<ProbeKind, Probe>>;
+export type { ProbeSet } from '../probes/registry.js';
 
 /**
  * Runs the device's probes side by side under one time budget and folds them into a verdict.
