@@ -63,6 +63,8 @@ async function demoRedis(env: NodeJS.ProcessEnv, say: (l: string) => void): Prom
   if (env.REDIS_URL) return { url: env.REDIS_URL };
   try {
     const redis = await startRedis();
+    // Even a forced exit (second Ctrl-C, grace exceeded) must not leave the demo's Redis behind.
+    process.once('exit', () => redis.process.kill('SIGKILL'));
     say(`started a throw-away redis-server on ${redis.url}`);
     return redis;
   } catch (err) {
