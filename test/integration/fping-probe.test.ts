@@ -109,13 +109,13 @@ describe('fping probe outcomes from fping output', () => {
   });
 
   it('reports a target whose requests were all lost as down with how many replies came back', async () => {
-    const run = canned({ exitCode: 1, stdout: '', stderr: '10.9.9.9 : - -\n' });
-    expect(await probe({ run }).run(target('10.9.9.9'), budget())).toMatchObject({ outcome: 'down', reason: 'no-reply', detail: '0/2 replies' });
+    const run = canned({ exitCode: 1, stdout: '', stderr: '127.0.99.9 : - -\n' });
+    expect(await probe({ run }).run(target('127.0.99.9'), budget())).toMatchObject({ outcome: 'down', reason: 'no-reply', detail: '0/2 replies' });
   });
 
   it('counts a partly answered target as up', async () => {
-    const run = canned({ exitCode: 0, stdout: '', stderr: '10.9.9.9 : - 3.50\n' });
-    expect(await probe({ run }).run(target('10.9.9.9'), budget())).toMatchObject({ outcome: 'up', detail: '1/2 replies', rttMs: 3.5 });
+    const run = canned({ exitCode: 0, stdout: '', stderr: '127.0.99.9 : - 3.50\n' });
+    expect(await probe({ run }).run(target('127.0.99.9'), budget())).toMatchObject({ outcome: 'up', detail: '1/2 replies', rttMs: 3.5 });
   });
 
   it('says a name that does not resolve is down, not a prober fault', async () => {
@@ -126,32 +126,32 @@ describe('fping probe outcomes from fping output', () => {
   it('treats "can\'t create socket" as missing ICMP permission for every target of the run', async () => {
     const run = canned({ exitCode: 4, stdout: '', stderr: "fping: can't create socket (must run as root?)\n" });
     const icmp = probe({ run });
-    const results = await Promise.all(['10.9.9.8', '10.9.9.9'].map((a) => icmp.run(target(a), budget())));
+    const results = await Promise.all(['127.0.99.8', '127.0.99.9'].map((a) => icmp.run(target(a), budget())));
     for (const r of results) expect(r).toMatchObject({ outcome: 'error', reason: 'icmp-not-permitted' });
   });
 
   it('reports a run that left no line for the target as the prober\'s fault, quoting fping', async () => {
     const run = canned({ exitCode: 3, stdout: '', stderr: 'fping: something unexpected\n' });
-    const result = await probe({ run }).run(target('10.9.9.9'), budget());
+    const result = await probe({ run }).run(target('127.0.99.9'), budget());
     expect(result).toMatchObject({ outcome: 'error', reason: 'ping-failed' });
     expect(result.detail).toContain('something unexpected');
   });
 
   it('lets a caller leave a batch that has not started yet', async () => {
-    const run = canned({ exitCode: 0, stdout: '', stderr: '10.9.9.9 : 1.0 1.0\n' });
+    const run = canned({ exitCode: 0, stdout: '', stderr: '127.0.99.9 : 1.0 1.0\n' });
     const icmp = probe({ run, batchWindowMs: 50 });
     const leaving = new AbortController();
-    const left = icmp.run(target('10.9.9.8'), leaving.signal);
-    const stayed = icmp.run(target('10.9.9.9'), budget());
+    const left = icmp.run(target('127.0.99.8'), leaving.signal);
+    const stayed = icmp.run(target('127.0.99.9'), budget());
     leaving.abort();
     expect(await left).toMatchObject({ outcome: 'error', reason: 'aborted' });
     expect(await stayed).toMatchObject({ outcome: 'up' });
-    expect(targetsOf(run.calls[0])).toEqual(['10.9.9.9']);
+    expect(targetsOf(run.calls[0])).toEqual(['127.0.99.9']);
   });
 
   it('answers every caller still waiting as aborted when the probe closes', async () => {
     const icmp = probe({ run: canned({ exitCode: 0, stdout: '', stderr: '' }), batchWindowMs: 60_000 });
-    const pending = icmp.run(target('10.9.9.9'), budget());
+    const pending = icmp.run(target('127.0.99.9'), budget());
     await icmp.close?.();
     expect(await pending).toMatchObject({ outcome: 'error', reason: 'aborted' });
   });

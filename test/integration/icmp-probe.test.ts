@@ -75,30 +75,30 @@ describe('ICMP probe against the real ping binary', () => {
 describe('ICMP probe outcomes from ping output', () => {
   const noReply: PingRun = {
     exitCode: 1,
-    stdout: 'PING 10.9.9.9 (10.9.9.9) 56(84) bytes of data.\n\n--- 10.9.9.9 ping statistics ---\n3 packets transmitted, 0 received, 100% packet loss, time 2040ms\n\n',
+    stdout: 'PING 127.0.99.9 (127.0.99.9) 56(84) bytes of data.\n\n--- 127.0.99.9 ping statistics ---\n3 packets transmitted, 0 received, 100% packet loss, time 2040ms\n\n',
     stderr: '',
   };
   const eperm: PingRun = { exitCode: 2, stdout: '', stderr: 'ping: socktype: SOCK_RAW\nping: socket: Operation not permitted\nping: => missing cap_net_raw+p capability or setuid?\n' };
 
   it('reports no reply as down with how many replies came back', async () => {
-    const result = await createIcmpProbe({ count: 3, timeoutMs: 1000, run: fakeRunner(noReply) }).run(target('10.9.9.9'), budget());
+    const result = await createIcmpProbe({ count: 3, timeoutMs: 1000, run: fakeRunner(noReply) }).run(target('127.0.99.9'), budget());
     expect(result).toMatchObject({ outcome: 'down', reason: 'no-reply', detail: '0/3 replies' });
   });
 
   it('treats "Operation not permitted" as the prober\'s fault, never the device\'s', async () => {
-    const result = await createIcmpProbe({ count: 3, timeoutMs: 1000, run: fakeRunner(eperm) }).run(target('10.9.9.9'), budget());
+    const result = await createIcmpProbe({ count: 3, timeoutMs: 1000, run: fakeRunner(eperm) }).run(target('127.0.99.9'), budget());
     expect(result).toMatchObject({ outcome: 'error', reason: 'icmp-not-permitted' });
   });
 
   it('treats "socket: Permission denied" (outside ping_group_range) as not permitted', async () => {
     const run = fakeRunner({ exitCode: 2, stdout: '', stderr: 'ping: socket: Permission denied\n' });
-    const result = await createIcmpProbe({ count: 1, timeoutMs: 1000, run }).run(target('10.9.9.9'), budget());
+    const result = await createIcmpProbe({ count: 1, timeoutMs: 1000, run }).run(target('127.0.99.9'), budget());
     expect(result).toMatchObject({ outcome: 'error', reason: 'icmp-not-permitted' });
   });
 
   it('reports ENOENT from spawning as a missing ping binary', async () => {
     const run = fakeRunner(() => Promise.reject(systemError('ENOENT')));
-    const result = await createIcmpProbe({ count: 1, timeoutMs: 1000, run }).run(target('10.9.9.9'), budget());
+    const result = await createIcmpProbe({ count: 1, timeoutMs: 1000, run }).run(target('127.0.99.9'), budget());
     expect(result).toMatchObject({ outcome: 'error', reason: 'ping-missing' });
   });
 
@@ -111,10 +111,10 @@ describe('ICMP probe outcomes from ping output', () => {
 
   it('passes count, per-reply timeout and "--" before the target to ping', async () => {
     const run = fakeRunner(noReply);
-    await createIcmpProbe({ count: 3, timeoutMs: 1500, pingPath: '/usr/bin/ping', run }).run(target('10.9.9.9'), budget());
+    await createIcmpProbe({ count: 3, timeoutMs: 1500, pingPath: '/usr/bin/ping', run }).run(target('127.0.99.9'), budget());
     const argv = run.calls[0] ?? [];
     expect(argv[0]).toBe('/usr/bin/ping');
-    expect(argv.slice(-2)).toEqual(['--', '10.9.9.9']);
+    expect(argv.slice(-2)).toEqual(['--', '127.0.99.9']);
     expect(argv.join(' ')).toContain('-c 3');
     expect(argv.join(' ')).toContain('-W 1.5');
     expect(argv).toContain('-n');
@@ -122,7 +122,7 @@ describe('ICMP probe outcomes from ping output', () => {
 
   it('reports an unrecognised ping failure as an error, not as down', async () => {
     const run = fakeRunner({ exitCode: 2, stdout: '', stderr: 'ping: sendmsg: No buffer space available\n' });
-    const result = await createIcmpProbe({ count: 1, timeoutMs: 1000, run }).run(target('10.9.9.9'), budget());
+    const result = await createIcmpProbe({ count: 1, timeoutMs: 1000, run }).run(target('127.0.99.9'), budget());
     expect(result).toMatchObject({ outcome: 'error', reason: 'ping-failed' });
     expect(result.detail).toContain('No buffer space available');
   });
