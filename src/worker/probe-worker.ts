@@ -9,6 +9,7 @@ import { PROBE_QUEUE, type ProbeJobData, type ReportJobData } from '../queue/job
 import { enqueueReport } from '../reporter/report-queue.js';
 import type { FlipLog } from '../status/flip-log.js';
 import type { MassOutageGuard } from '../status/mass-outage-guard.js';
+import type { Transition } from '../status/machine.js';
 import { patchDue, type StatusStore } from '../status/store.js';
 import type { DeviceSeriesStore } from '../metrics/device-series.js';
 import { checkBudgetMs, checkDevice, type DeviceCheck, type ProbeSet } from './check-device.js';
@@ -32,34 +33,39 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
   const budgetMs = checkBudgetMs(deps.config);
   const log = deps.logger.child({ component: 'worker' });
   return async (job) => {
-    const { device, observedAtMs, cycle } = job.data;
+    const { device, observedAtMs } = job.data;
     const result = await checkDevice(device, deps.probes, deps.config, deps.now, budgetMs);
     countProbes(deps.metrics, result);
     const observation = { status: device.inventoryStatus, atMs: observedAtMs };
     deps.guard.count(result.check.outcome);
-    const { flip, reboot, held, state } = await deps.store.apply(device.id, observation, result.check, thresholds, () => deps.guard.shouldHold());
-    const labels = deviceLabels(device);
-    if (held) {
-      deps.metrics.flipsHeldTotal.inc();
-      log.error({ ...labels, reason: result.check.reason, cycle }, 'Down flip held: too much of the fleet is failing at once, the prober\'s own network is suspect');
-    }
-    if (reboot) {
-      deps.metrics.rebootsTotal.inc();
-      log.info({ ...labels, uptimeTicks: result.check.uptimeTicks, cycle }, 'device rebooted');
-    }
-    if (flip) {
-      deps.metrics.flipsTotal.inc({ to: flip.to });
-      log.info({ ...labels, from: flip.from, to: flip.to, reason: result.check.reason, cycle }, 'device flipped');
-      await deps.flips.record({ atMs: deps.now(), deviceId: device.id, device: device.name, organization: labels.organization, from: flip.from, to: flip.to, reason: result.check.reason });
-    }
-    await deps.series.record(device, state, result.results);
-    if (result.check.outcome === 'error') {
-      // Debug only: the cause (e.g. ICMP not permitted) is logged once at start-up and counted per probe.
-      log.debug({ ...labels, reason: result.check.reason }, 'check inconclusive: prober-side probe error, device keeps its status');
-    }
-    if (patchDue(state)) await enqueueReport(deps.reportQueue, device, deps.config);
+    const transition = await deps.store.apply(device.id, observation, result.check, thresholds, () => deps.guard.shouldHold());
+    await announce(deps, log, job.data, transition, result);
+    await deps.series.record(device, transition.state, result.results);
+    if (patchDue(transition.state)) await enqueueReport(deps.reportQueue, device, deps.config);
     return result.check.outcome;
   };
+}
+
+/** Logs and counts what the check changed: a held flip, a reboot, a flip (one info line each). */
+async function announce(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobData, t: Transition, result: DeviceCheck): Promise<void> {
+  const { device, cycle } = job;
+  const labels = deviceLabels(device);
+  const reason = result.check.reason;
+  if (t.held) {
+    deps.metrics.flipsHeldTotal.inc();
+    log.error({ ...labels, reason, cycle }, 'Down flip held: too much of the fleet is failing at once, the prober\'s own network is suspect');
+  }
+  if (t.reboot) {
+    deps.metrics.rebootsTotal.inc();
+    log.info({ ...labels, uptimeTicks: result.check.uptimeTicks, cycle }, 'device rebooted');
+  }
+  if (t.flip) {
+    deps.metrics.flipsTotal.inc({ to: t.flip.to });
+    log.info({ ...labels, from: t.flip.from, to: t.flip.to, reason, cycle }, 'device flipped');
+    await deps.flips.record({ atMs: deps.now(), deviceId: device.id, device: device.name, organization: labels.organization, from: t.flip.from, to: t.flip.to, reason });
+  }
+  // Debug only: the cause (e.g. ICMP not permitted) is logged once at start-up and counted per probe.
+  if (result.check.outcome === 'error') log.debug({ ...labels, reason }, 'check inconclusive: prober-side probe error, device keeps its status');
 }
 
 function countProbes(metrics: Metrics, result: DeviceCheck): void {
