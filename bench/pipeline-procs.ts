@@ -85,7 +85,8 @@ function record(handle: DaemonHandle, line: string): void {
     handle.sweeps.push(entry as unknown as SweepLog);
   }
   if (entry.level === 'warn' || entry.level === 'error' || entry.level === 'fatal') {
-    const key = `${entry.level}: ${entry.msg ?? '?'}`;
+    const cause = typeof entry.err === 'string' ? ` (${entry.err.slice(0, 120)})` : '';
+    const key = `${entry.level}: ${entry.msg ?? '?'}${cause}`;
     handle.problems.set(key, (handle.problems.get(key) ?? 0) + 1);
   }
 }
