@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import snmp from 'net-snmp';
-import { perProbeSessions, type SnmpSessionSource } from './snmp.js';
+import { closeSession, perProbeSessions, type SnmpSessionSource } from './snmp.js';
 import type { SnmpCredentials } from './types.js';
 
 export interface SharedSessionOptions {
@@ -212,17 +212,6 @@ function claimUniqueId(req: Req, internals: SessionInternals, ids: Set<number>):
     req.message.buffer = undefined; // net-snmp caches the encoded message
   }
   ids.add(req.getId());
-}
-
-function closeSession(session: snmp.Session): Promise<void> {
-  return new Promise<void>((resolve) => {
-    session.on('close', () => resolve());
-    try {
-      session.close();
-    } catch {
-      resolve(); // already closed
-    }
-  });
 }
 
 /** Shaped like Node's error for a closed socket, so the probe reports a local socket fault. */

@@ -58,16 +58,7 @@ export function perProbeSessions(opts: Pick<SnmpProbeOptions, 'port' | 'timeoutM
       session.on('error', () => {});
       return session;
     },
-    release(session) {
-      return new Promise<void>((resolve) => {
-        session.on('close', () => resolve());
-        try {
-          session.close();
-        } catch {
-          resolve(); // already closed
-        }
-      });
-    },
+    release: closeSession,
   };
 }
 
@@ -204,3 +195,15 @@ const fault = (err: ProbeError): Outcome => {
   return rest;
 };
 const kebab = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+
+/** Closes a session and resolves once its socket is closed, so no probe leaks a socket. */
+export function closeSession(session: snmp.Session): Promise<void> {
+  return new Promise<void>((resolve) => {
+    session.on('close', () => resolve());
+    try {
+      session.close();
+    } catch {
+      resolve(); // already closed
+    }
+  });
+}

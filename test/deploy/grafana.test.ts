@@ -5,6 +5,7 @@ import { startInventoryServer, fakeDevice, type InventoryServer } from '../suppo
 import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
 import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
 import { startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { daemonYaml } from '../support/fleet.js';
 
 const DASHBOARD_FILE = resolve(import.meta.dirname, '../../deploy/grafana/inventory-prober.json');
 const TOKEN = 'grafana-test-token-1a2b';
@@ -139,23 +140,5 @@ describe('Grafana dashboard deploy/grafana/inventory-prober.json', () => {
 });
 
 function configYaml(inventoryUrl: string, snmpPort: number): string {
-  return `
-inventory:
-  url: ${inventoryUrl}
-redis:
-  prefix: grafana
-schedule:
-  interval_seconds: 1
-  spread: 0.5
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${snmpPort}, timeout_ms: 300, retries: 0 }
-status:
-  down_after: 2
-  up_after: 1
-metrics:
-  host: 127.0.0.1
-  per_device: full
-`;
+  return daemonYaml({ inventoryUrl, prefix: 'grafana', snmpPort }, { metrics: { per_device: 'full' } });
 }

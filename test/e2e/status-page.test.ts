@@ -4,6 +4,7 @@ import { startInventoryServer, fakeDevice, type InventoryServer } from '../suppo
 import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
 import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
 import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { daemonYaml } from '../support/fleet.js';
 
 const TOKEN = 'status-page-token-3c2d';
 const COMMUNITY = 'status-page-community-7e6f';
@@ -58,24 +59,7 @@ afterAll(async () => {
 });
 
 function configYaml(inventoryUrl: string, snmpPort: number): string {
-  return `
-inventory:
-  url: ${inventoryUrl}
-redis:
-  prefix: statuspage
-schedule:
-  interval_seconds: 1
-  spread: 0.5
-probes:
-  up_when: all
-  icmp: { count: 1, timeout_ms: 500 }
-  snmp: { version: "2c", port: ${snmpPort}, timeout_ms: 300, retries: 0 }
-status:
-  down_after: 2
-  up_after: 1
-metrics:
-  host: 127.0.0.1
-`;
+  return daemonYaml({ inventoryUrl, prefix: 'statuspage', snmpPort });
 }
 
 /** What a person sees, read in one go: the page refreshes itself every few seconds. */
