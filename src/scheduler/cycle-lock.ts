@@ -10,12 +10,24 @@ return 0
 `;
 
 // One atomic step: a cycle another replica already claimed is "taken" even while its sweep still
-// runs; only an unclaimed cycle meeting a sweep in progress is "busy" (skipped).
+// runs; an unclaimed cycle meeting a sweep in progress is "busy", and is marked skipped for the
+// whole cluster, so a replica ticking a moment later, after that sweep ended, doesn't sweep it late.
 const CLAIM = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'taken' end
-if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 'busy' end
+local decided = redis.call('GET', KEYS[2])
+if decided == 'skipped' then return 'busy' end
+if decided then return 'taken' end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  redis.call('SET', KEYS[2], 'skipped', 'PX', ARGV[3])
+  return 'busy'
+end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
 return 'claimed'
+`;
+// The same decision for a replica that knows its own sweep still runs: skipped unless claimed.
+const SKIP = `
+redis.call('SET', KEYS[1], 'skipped', 'PX', ARGV[1], 'NX')
+if redis.call('GET', KEYS[1]) == 'skipped' then return 1 end
+return 0
 `;
 
 export type ClaimResult = 'claimed' | 'taken' | 'busy';
@@ -34,9 +46,17 @@ export class CycleLock {
   ) {}
 
   async claim(cycle: number, intervalMs: number): Promise<ClaimResult> {
-    const cycleTtl = Math.max(intervalMs * 3, 60_000);
-    const keys = [this.runningKey(), `${this.prefix}:sweep:cycle:${cycle}`];
-    return (await this.redis.eval(CLAIM, 2, ...keys, this.owner, String(this.runningTtl(intervalMs)), String(cycleTtl))) as ClaimResult;
+    const keys = [this.runningKey(), this.cycleKey(cycle)];
+    return (await this.redis.eval(CLAIM, 2, ...keys, this.owner, String(this.runningTtl(intervalMs)), String(cycleTtl(intervalMs)))) as ClaimResult;
+  }
+
+  /** Marks the cycle skipped unless another replica already claimed it; true when it is skipped. */
+  async skip(cycle: number, intervalMs: number): Promise<boolean> {
+    return (await this.redis.eval(SKIP, 1, this.cycleKey(cycle), String(cycleTtl(intervalMs)))) === 1;
+  }
+
+  private cycleKey(cycle: number): string {
+    return `${this.prefix}:sweep:cycle:${cycle}`;
   }
 
   /** Keeps the in-progress mark alive while a long sweep is still paging. */
@@ -58,3 +78,5 @@ export class CycleLock {
     return Math.max(intervalMs, 30_000);
   }
 }
+
+const cycleTtl = (intervalMs: number) => Math.max(intervalMs * 3, 60_000);

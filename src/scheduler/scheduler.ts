@@ -49,7 +49,11 @@ export class Scheduler {
     // A claim still waiting on Redis (an outage queues commands) is not a sweep in progress.
     if (cycle === this.lastCycle || this.claiming || this.abort.signal.aborted) return;
     this.lastCycle = cycle;
-    if (this.running) return this.skip(cycle);
+    if (this.running) {
+      // Our own sweep still runs: skip the cycle cluster-wide, unless another replica took it.
+      if (await this.deps.lock.skip(cycle, intervalMs).catch(() => true)) this.skip(cycle);
+      return;
+    }
     let claim;
     this.claiming = true;
     try {
