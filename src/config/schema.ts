@@ -95,7 +95,7 @@ function readDraft(r: Reader, options: ValidateOptions) {
         min_devices: r.int('status.mass_outage.min_devices', 1),
       },
     },
-    worker: { concurrency: r.int('worker.concurrency', 1, 10_000) },
+    worker: { concurrency: r.int('worker.concurrency', 1, 10_000), batch_size: r.int('worker.batch_size', 1, 1_000) },
     reporter: {
       patches_per_second: r.positiveNumber('reporter.patches_per_second'),
       attempts: r.int('reporter.attempts', 1),

@@ -61,7 +61,12 @@ export interface Config {
     up_after: number;
     mass_outage: { enabled: boolean; share: number; min_devices: number };
   };
-  worker: { concurrency: number };
+  worker: {
+    /** Device checks one worker process runs at once. */
+    concurrency: number;
+    /** Devices per probe job: the scheduler groups devices of the same phase second into one job. */
+    batch_size: number;
+  };
   reporter: { patches_per_second: number; attempts: number; backoff_ms: number; max_backoff_ms: number };
   metrics: { port: number; host: string; per_device: PerDeviceMetrics };
   log: { level: LogLevel };

@@ -37,24 +37,12 @@ export class DeviceSeriesStore {
     return `${this.prefix}:series`;
   }
 
-  async record(device: Device, state: DeviceState, results: Partial<Record<ProbeKind, ProbeResult>>): Promise<void> {
-    const series: DeviceSeries = {
-      id: device.id,
-      n: device.name,
-      o: device.organization?.name ?? '',
-      t: device.type?.name ?? '',
-      s: state.status === 'up' ? 1 : 0,
-      c: Math.floor(state.changedAtMs / 1000),
-    };
-    if (state.status === 'down') {
-      series.r = downReason(results);
-      series.w = state.reason.slice(0, 200);
-    }
-    if (results.icmp && results.icmp.outcome !== 'error') series.i = results.icmp.outcome === 'up' ? 1 : 0;
-    if (results.snmp && results.snmp.outcome !== 'error') series.p = results.snmp.outcome === 'up' ? 1 : 0;
-    if (results.icmp?.rttMs !== undefined) series.rtt = results.icmp.rttMs / 1000;
-    if (state.uptimeTicks !== undefined) series.up = Math.floor(state.uptimeTicks / 100);
-    await this.redis.hset(this.key, String(device.id), JSON.stringify(series));
+  /** One write for all of a probe job's devices. */
+  async record(checked: { device: Device; state: DeviceState; results: Partial<Record<ProbeKind, ProbeResult>> }[]): Promise<void> {
+    if (checked.length === 0) return;
+    const fields: Record<string, string> = {};
+    for (const c of checked) fields[String(c.device.id)] = JSON.stringify(seriesOf(c.device, c.state, c.results));
+    await this.redis.hset(this.key, fields);
   }
 
   async remove(ids: string[]): Promise<void> {
@@ -104,4 +92,24 @@ function downReason(results: Partial<Record<ProbeKind, ProbeResult>>): DownReaso
   if (icmp) return 'icmp';
   if (snmp) return 'snmp';
   return 'unknown';
+}
+
+function seriesOf(device: Device, state: DeviceState, results: Partial<Record<ProbeKind, ProbeResult>>): DeviceSeries {
+  const series: DeviceSeries = {
+    id: device.id,
+    n: device.name,
+    o: device.organization?.name ?? '',
+    t: device.type?.name ?? '',
+    s: state.status === 'up' ? 1 : 0,
+    c: Math.floor(state.changedAtMs / 1000),
+  };
+  if (state.status === 'down') {
+    series.r = downReason(results);
+    series.w = state.reason.slice(0, 200);
+  }
+  if (results.icmp && results.icmp.outcome !== 'error') series.i = results.icmp.outcome === 'up' ? 1 : 0;
+  if (results.snmp && results.snmp.outcome !== 'error') series.p = results.snmp.outcome === 'up' ? 1 : 0;
+  if (results.icmp?.rttMs !== undefined) series.rtt = results.icmp.rttMs / 1000;
+  if (state.uptimeTicks !== undefined) series.up = Math.floor(state.uptimeTicks / 100);
+  return series;
 }

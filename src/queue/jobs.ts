@@ -4,11 +4,16 @@ export const PROBE_QUEUE = 'probe';
 export const REPORT_QUEUE = 'report';
 
 /** One device to check, as the sweep saw it. */
-export interface ProbeJobData {
+export interface DeviceToCheck {
   device: Device;
-  /** When the sweep read the device's page: orders this job's inventory status against our own writes. */
+  /** When the sweep read the device's page: orders its inventory status against our own writes. */
   observedAtMs: number;
-  /** Identifies the sweep (cycle start, ms since epoch) for logs. */
+}
+
+/** One probe job: the devices of one phase slot (up to `worker.batch_size`), read by one sweep. */
+export interface ProbeJobData {
+  devices: DeviceToCheck[];
+  /** Identifies the sweep (cycle start, ms since epoch) for logs and the pending-probe claims. */
   cycle: number;
 }
 
@@ -20,6 +25,5 @@ export interface ReportJobData {
   organization: string;
 }
 
-/** BullMQ deduplication ids: at most one pending probe and one pending write per device. */
-export const probeDedupId = (deviceId: number) => `probe:${deviceId}`;
+/** BullMQ deduplication id: at most one pending write per device. */
 export const reportDedupId = (deviceId: number) => `report:${deviceId}`;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { Device } from '../inventory/device.js';
-import { probeDelayMs } from '../scheduler/phase.js';
-import { probeDedupId, type ProbeJobData } from './jobs.js';
+import { slotDelayMs } from '../scheduler/phase.js';
+import type { DeviceToCheck, ProbeJobData } from './jobs.js';
+import type { PendingProbes } from './pending-probes.js';
 
 export interface EnqueueResult {
   added: number;
@@ -10,41 +10,42 @@ export interface EnqueueResult {
   alreadyPending: number;
 }
 
-export interface CycleTiming {
-  cycleStartMs: number;
-  intervalMs: number;
-  spread: number;
+export const NOTHING_ENQUEUED: EnqueueResult = { added: 0, alreadyPending: 0 };
+
+/** Where one batch of devices goes: its sweep, its phase slot and the claims that dedupe it. */
+export interface ProbeBatchTarget {
+  queue: Queue<ProbeJobData>;
+  pending: PendingProbes;
+  cycle: number;
+  slot: number;
+  /** Past this age a pending claim counts as lost (its job will never run) and is taken over. */
+  staleClaimMs: number;
 }
 
-/** Puts one page of devices into the probe queue in one round trip (addBulk), phase-delayed. */
-export async function enqueueProbes(
-  queue: Queue<ProbeJobData>,
-  devices: Device[],
-  timing: CycleTiming,
-  nowMs: number,
-): Promise<EnqueueResult> {
-  if (devices.length === 0) return { added: 0, alreadyPending: 0 };
-  // Unique per call: an id that repeats one still in the queue comes back as if it were ours, and
-  // the count below would call a job already pending "added". The deduplication id is what keeps
-  // one probe per device pending.
-  const batch = randomUUID().slice(0, 8);
-  const jobs = devices.map((device) => {
-    const jobId = `${device.id}-${timing.cycleStartMs}-${batch}`;
-    return {
-      name: 'probe',
-      data: { device, observedAtMs: nowMs, cycle: timing.cycleStartMs },
-      opts: {
-        jobId,
-        delay: probeDelayMs(device.id, timing.cycleStartMs, nowMs, timing.intervalMs, timing.spread),
-        deduplication: { id: probeDedupId(device.id) },
+/**
+ * Queues one probe job for the devices of one phase slot, held until the slot's second of the
+ * cycle. Devices still pending from an earlier sweep are left out; a failed add gives the
+ * claims back, so the next sweep queues those devices again.
+ */
+export async function enqueueProbeBatch(target: ProbeBatchTarget, devices: DeviceToCheck[], nowMs: number): Promise<EnqueueResult> {
+  if (devices.length === 0) return NOTHING_ENQUEUED;
+  const { queue, pending, cycle, slot } = target;
+  const claimed = await pending.claim(cycle, devices.map((d) => d.device.id), target.staleClaimMs);
+  const mine = devices.filter((d) => claimed.has(d.device.id));
+  if (mine.length > 0) {
+    try {
+      await queue.add('probe', { devices: mine, cycle }, {
+        // Unique per call, so a retried add never collides with a job still in the queue.
+        jobId: `${cycle}-${slot}-${randomUUID().slice(0, 8)}`,
+        delay: slotDelayMs(slot, cycle, nowMs),
         removeOnComplete: true,
-        removeOnFail: 1000,
+        removeOnFail: 100,
         attempts: 1,
-      },
-    };
-  });
-  const created = await queue.addBulk(jobs);
-  // A deduplicated add returns the id of the job already pending, not ours.
-  const added = created.filter((job, i) => job.id === jobs[i]?.opts.jobId).length;
-  return { added, alreadyPending: devices.length - added };
+      });
+    } catch (err) {
+      await pending.release(cycle, mine.map((d) => d.device.id)).catch(() => {});
+      throw err;
+    }
+  }
+  return { added: mine.length, alreadyPending: devices.length - mine.length };
 }

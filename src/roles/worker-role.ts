@@ -7,6 +7,7 @@ import { checkIcmpPermission } from '../probes/icmp.js';
 import { createProbes } from '../probes/registry.js';
 import type { Probe } from '../probes/types.js';
 import type { ReportJobData } from '../queue/jobs.js';
+import { PendingProbes } from '../queue/pending-probes.js';
 import { startReportWorker } from '../reporter/report-worker.js';
 import { FlipLog } from '../status/flip-log.js';
 import { startProbeWorker } from '../worker/probe-worker.js';
@@ -23,7 +24,7 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
   const inventory = new InventoryClient(http);
   const flips = new FlipLog(redis, config.redis.prefix);
   const workers: Worker[] = [
-    startProbeWorker({ config, probes, store, series, flips, guard, reportQueue, metrics, logger, now }, redis, config.redis.prefix),
+    startProbeWorker({ config, probes, store, pending: new PendingProbes(redis, config.redis.prefix), series, flips, guard, reportQueue, metrics, logger, now }, redis, config.redis.prefix),
     startReportWorker({ config, inventory, store, metrics, logger, now }, redis, config.redis.prefix),
   ];
   return {

@@ -9,9 +9,11 @@ import type { Logger } from '../log/logger.js';
 import type { DeviceSeriesStore } from '../metrics/device-series.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ProbeJobData } from '../queue/jobs.js';
-import { enqueueProbes } from '../queue/probe-queue.js';
+import type { PendingProbes } from '../queue/pending-probes.js';
+import { enqueueProbeBatch } from '../queue/probe-queue.js';
 import type { StatusStore } from '../status/store.js';
 import { FleetMembership } from './fleet-membership.js';
+import { ProbeBatcher } from './probe-batcher.js';
 import { BoundedSet, runSweep, type SweepPage, type SweepSummary } from './sweep.js';
 
 export interface CycleSweepDeps {
@@ -20,12 +22,20 @@ export interface CycleSweepDeps {
   inventory: InventoryClient;
   details: DetailsCache;
   probeQueue: Queue<ProbeJobData>;
+  pending: PendingProbes;
   series: DeviceSeriesStore;
   store: StatusStore;
   metrics: Metrics;
   logger: Logger;
   now: () => number;
 }
+
+/**
+ * A device still claimed by a probe job this many cycles old is queued again: its job was lost
+ * (the add failed, or the job failed with Redis unreachable). A job merely waiting behind a
+ * backlog that long gets company, which caps the backlog instead of letting it grow.
+ */
+const STALE_CLAIM_CYCLES = 3;
 
 /** Where the last sweep's figures are kept for the status page. */
 export const lastSweepSummaryKey = (prefix: string) => `${prefix}:sweep:last_summary`;
@@ -45,14 +55,18 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
     }
   };
   return async (cycle, intervalMs, signal) => {
-    const timing = { cycleStartMs: cycle, intervalMs, spread: config.schedule.spread };
+    const batcher = new ProbeBatcher(
+      { cycleStartMs: cycle, intervalMs, spread: config.schedule.spread, batchSize: config.worker.batch_size },
+      (slot, devices, nowMs) => enqueueProbeBatch({ queue: deps.probeQueue, pending: deps.pending, cycle, slot, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs }, devices, nowMs),
+    );
     const dispatch = async (devices: Device[], observedAtMs: number) => {
       await membership.add(cycle, devices.map((d) => d.id));
-      return enqueueProbes(deps.probeQueue, devices, timing, observedAtMs);
+      return batcher.add(devices, observedAtMs, now());
     };
+    const flush = () => batcher.flush(now());
     let summary: SweepSummary;
     try {
-      summary = await runSweep({ pages, dispatch, now, metrics: deps.metrics, logger: deps.logger, warned }, cycle, signal);
+      summary = await runSweep({ pages, dispatch, flush, now, metrics: deps.metrics, logger: deps.logger, warned }, cycle, signal);
       // A sweep cut short by shutdown did not see every device: it must not retire any.
       if (signal.aborted) throw new Error('sweep interrupted by shutdown');
     } catch (err) {
@@ -70,6 +84,7 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
 async function retire(deps: CycleSweepDeps, removed: string[]): Promise<void> {
   if (removed.length === 0) return;
   await deps.series.remove(removed);
+  await deps.pending.forget(removed);
   await Promise.all(removed.map((id) => deps.store.forget(Number(id))));
   deps.logger.info({ devices: removed.length, sample: removed.slice(0, 10) }, 'devices no longer in the inventory: series and state dropped');
 }

@@ -16,7 +16,18 @@ function hash32(n: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** How long to hold a device's probe after its page was read, given when the cycle started. */
-export function probeDelayMs(deviceId: number, cycleStartMs: number, nowMs: number, intervalMs: number, spread: number): number {
-  return Math.max(0, cycleStartMs + phaseOffsetMs(deviceId, intervalMs, spread) - nowMs);
+/**
+ * Devices whose phase offsets fall in the same second share one probe job: per-job queue costs
+ * are paid per second of the cycle, not per device, and no device moves more than a second
+ * off its own phase.
+ */
+export const PHASE_SLOT_MS = 1_000;
+
+export function phaseSlot(deviceId: number, intervalMs: number, spread: number): number {
+  return Math.floor(phaseOffsetMs(deviceId, intervalMs, spread) / PHASE_SLOT_MS);
+}
+
+/** How long to hold a slot's probe job after its devices were read. */
+export function slotDelayMs(slot: number, cycleStartMs: number, nowMs: number): number {
+  return Math.max(0, cycleStartMs + slot * PHASE_SLOT_MS - nowMs);
 }

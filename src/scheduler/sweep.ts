@@ -13,8 +13,10 @@ export interface SweepPage {
 export interface SweepDeps {
   /** Pages of parsed, validated, de-duplicated devices with details filled in. */
   pages: (signal: AbortSignal) => AsyncIterable<SweepPage>;
-  /** Hands one page of devices to the probes. */
+  /** Hands one page of devices to the probes; some may wait in a partial batch until `flush`. */
   dispatch: (devices: Device[], observedAtMs: number) => Promise<EnqueueResult>;
+  /** Sends whatever `dispatch` still holds; runs after the last page, and after a failed one. */
+  flush: () => Promise<EnqueueResult>;
   now: () => number;
   metrics: Metrics;
   /** Invalid rows already warned about, so a bad record costs one warning, not one per cycle. */
@@ -36,12 +38,30 @@ export interface SweepSummary {
 
 /**
  * One pass over the inventory: each page is dispatched as soon as it is read, so memory holds
- * one page at a time. A failing page throws and ends the sweep; the pages already dispatched
- * are probed as usual, and nothing about the devices on the failed page changes.
+ * one page (plus the partial batches) at a time. A failing page throws and ends the sweep; the
+ * pages already read are probed as usual, and nothing about the devices on the failed page changes.
  */
 export async function runSweep(deps: SweepDeps, cycle: number, signal: AbortSignal): Promise<SweepSummary> {
   const started = deps.now();
   const summary: SweepSummary = { cycle, pages: 0, devices: 0, enqueued: 0, alreadyPending: 0, invalid: 0, countChanges: 0, durationMs: 0 };
+  const flush = async () => {
+    const rest = await deps.flush();
+    summary.enqueued += rest.added;
+    summary.alreadyPending += rest.alreadyPending;
+  };
+  try {
+    await readPages(deps, cycle, signal, summary);
+  } catch (err) {
+    // The failure is what the caller needs to hear about; a flush failing too adds nothing.
+    await flush().catch(() => {});
+    throw err;
+  }
+  await flush();
+  summary.durationMs = deps.now() - started;
+  return summary;
+}
+
+async function readPages(deps: SweepDeps, cycle: number, signal: AbortSignal, summary: SweepSummary): Promise<void> {
   let listingCount = -1;
   for await (const page of deps.pages(signal)) {
     summary.pages++;
@@ -59,8 +79,6 @@ export async function runSweep(deps: SweepDeps, cycle: number, signal: AbortSign
     summary.alreadyPending += result.alreadyPending;
     deps.logger.debug({ cycle, offset: page.offset, count: page.count, devices: page.devices.length }, 'sweep page dispatched');
   }
-  summary.durationMs = deps.now() - started;
-  return summary;
 }
 
 function reportInvalid(deps: SweepDeps, page: SweepPage): void {

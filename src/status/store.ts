@@ -48,27 +48,42 @@ export class StatusStore {
     return decode(await this.redis.hgetall(this.key(deviceId)));
   }
 
-  /**
-   * Runs one check through the hysteresis and records the inventory's status seen with it.
-   * `holdDown` is asked only when the check would flip the device Down (the mass-outage guard).
-   */
+  /** Runs one check through the hysteresis and records the inventory's status seen with it. */
   async apply(
     deviceId: number,
     observation: Observation,
     check: Check,
     thresholds: Thresholds,
     holdDown?: () => Promise<boolean>,
-  ): Promise<Transition & { state: StoredState }> {
+  ): Promise<Applied> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const raw = await this.redis.hgetall(this.key(deviceId));
-      const prev = decode(raw);
-      const seed: DeviceStatus = observation.status === false ? 'down' : 'up';
-      let transition = applyCheck(prev, seed, check, thresholds);
-      if (transition.flip?.to === 'down' && holdDown && (await holdDown())) transition = applyCheck(prev, seed, check, thresholds, true);
-      const state: StoredState = { ...prev, ...transition.next, ...freshest(prev, observation) };
-      if (await this.cas(deviceId, raw.v ?? '0', state)) return { ...transition, state };
+      const applied = await decide(raw, { deviceId, observation, check }, thresholds, holdDown);
+      if (await this.cas(deviceId, raw.v ?? '0', applied.state)) return applied;
     }
     throw new Error(`device ${deviceId}: state kept changing under concurrent checks`);
+  }
+
+  /**
+   * `apply` for a probe job's devices in two round trips (read all, compare-and-set all). A
+   * device whose state moved in between goes through `apply` alone. Each entry is the device's
+   * outcome or the error that kept its check from being recorded.
+   */
+  async applyMany(checks: DeviceCheckRecord[], thresholds: Thresholds, holdDown?: () => Promise<boolean>): Promise<PromiseSettledResult<Applied>[]> {
+    const reads = (await this.redis.pipeline(checks.map((c) => ['hgetall', this.key(c.deviceId)])).exec()) ?? [];
+    const planned: { raw: Record<string, string>; applied: Applied }[] = [];
+    for (const [i, c] of checks.entries()) {
+      const raw = (reads[i]?.[1] ?? {}) as Record<string, string>;
+      planned.push({ raw, applied: await decide(raw, c, thresholds, holdDown) });
+    }
+    const writes = (await this.redis.pipeline(planned.map((p, i) => this.casCommand((checks[i] as DeviceCheckRecord).deviceId, p.raw.v ?? '0', p.applied.state))).exec()) ?? [];
+    return Promise.allSettled(
+      checks.map(async (c, i) => {
+        const [err, ok] = writes[i] ?? [];
+        if (!err && ok === 1) return (planned[i] as { applied: Applied }).applied;
+        return this.apply(c.deviceId, c.observation, c.check, thresholds, holdDown);
+      }),
+    );
   }
 
   async markWritten(deviceId: number, status: DeviceStatus, atMs: number): Promise<void> {
@@ -80,10 +95,34 @@ export class StatusStore {
   }
 
   private async cas(deviceId: number, version: string, state: StoredState): Promise<boolean> {
-    const fields = Object.entries(encode(state)).flat();
-    const ok = await this.redis.eval(CAS_SCRIPT, 1, this.key(deviceId), version, String(this.ttlMs), ...fields);
-    return ok === 1;
+    const [command, ...args] = this.casCommand(deviceId, version, state);
+    return (await this.redis.call(command as string, args)) === 1;
   }
+
+  private casCommand(deviceId: number, version: string, state: StoredState): string[] {
+    return ['eval', CAS_SCRIPT, '1', this.key(deviceId), version, String(this.ttlMs), ...Object.entries(encode(state)).flat()];
+  }
+}
+
+/** One device's check, with the inventory's status the sweep saw beside it. */
+export interface DeviceCheckRecord {
+  deviceId: number;
+  observation: Observation;
+  check: Check;
+}
+
+export type Applied = Transition & { state: StoredState };
+
+/**
+ * The state machine over one stored state. `holdDown` is asked only when the check would flip
+ * the device Down (the mass-outage guard).
+ */
+async function decide(raw: Record<string, string>, c: DeviceCheckRecord, thresholds: Thresholds, holdDown?: () => Promise<boolean>): Promise<Applied> {
+  const prev = decode(raw);
+  const seed: DeviceStatus = c.observation.status === false ? 'down' : 'up';
+  let transition = applyCheck(prev, seed, c.check, thresholds);
+  if (transition.flip?.to === 'down' && holdDown && (await holdDown())) transition = applyCheck(prev, seed, c.check, thresholds, true);
+  return { ...transition, state: { ...prev, ...transition.next, ...freshest(prev, c.observation) } };
 }
 
 function freshest(prev: StoredState | undefined, obs: Observation): Pick<StoredState, 'observed' | 'observedAtMs'> {

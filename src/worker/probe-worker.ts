@@ -2,22 +2,25 @@ import { hostname } from 'node:os';
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/types.js';
-import { deviceLabels } from '../inventory/device.js';
+import { deviceLabels, type Device } from '../inventory/device.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { PROBE_QUEUE, type ProbeJobData, type ReportJobData } from '../queue/jobs.js';
+import type { PendingProbes } from '../queue/pending-probes.js';
 import { enqueueReport } from '../reporter/report-queue.js';
 import type { FlipLog } from '../status/flip-log.js';
 import type { MassOutageGuard } from '../status/mass-outage-guard.js';
 import type { Transition } from '../status/machine.js';
-import { patchDue, type StatusStore } from '../status/store.js';
+import { patchDue, type Applied, type StatusStore } from '../status/store.js';
 import type { DeviceSeriesStore } from '../metrics/device-series.js';
 import { checkBudgetMs, checkDevice, type DeviceCheck, type ProbeSet } from './check-device.js';
+import { CheckSlots } from './check-slots.js';
 
 export interface ProbeWorkerDeps {
   config: Config;
   probes: ProbeSet;
   store: StatusStore;
+  pending: PendingProbes;
   series: DeviceSeriesStore;
   flips: FlipLog;
   guard: MassOutageGuard;
@@ -27,28 +30,57 @@ export interface ProbeWorkerDeps {
   now: () => number;
 }
 
-/** The work of one probe job: check, decide through hysteresis, log the flip, queue the write. */
+/**
+ * The work of one probe job: check each of its devices (at most `worker.concurrency` checks at
+ * once in this process), decide through hysteresis, log each flip, queue the writes. The
+ * devices' pending claims are released whatever happens, so the next sweep can queue them.
+ */
 export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobData>) => Promise<string> {
-  const thresholds = { downAfter: deps.config.status.down_after, upAfter: deps.config.status.up_after };
   const budgetMs = checkBudgetMs(deps.config);
+  const slots = new CheckSlots(deps.config.worker.concurrency);
   const log = deps.logger.child({ component: 'worker' });
   return async (job) => {
-    const { device, observedAtMs } = job.data;
-    const result = await checkDevice(device, deps.probes, deps.config, deps.now, budgetMs);
-    countProbes(deps.metrics, result);
-    const observation = { status: device.inventoryStatus, atMs: observedAtMs };
-    deps.guard.count(result.check.outcome);
-    const transition = await deps.store.apply(device.id, observation, result.check, thresholds, () => deps.guard.shouldHold());
-    await announce(deps, log, job.data, transition, result);
-    await deps.series.record(device, transition.state, result.results);
-    if (patchDue(transition.state)) await enqueueReport(deps.reportQueue, device, deps.config);
-    return result.check.outcome;
+    const { devices, cycle } = job.data;
+    try {
+      const checked = await Promise.all(devices.map(({ device }) => slots.run(() => checkDevice(device, deps.probes, deps.config, deps.now, budgetMs))));
+      return await recordChecks(deps, log, job.data, checked);
+    } finally {
+      await deps.pending.release(cycle, devices.map((d) => d.device.id)).catch(() => {});
+    }
   };
 }
 
+/** Runs a job's checks through the status store, then announces, exports and reports each device. */
+async function recordChecks(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobData, checked: DeviceCheck[]): Promise<string> {
+  const thresholds = { downAfter: deps.config.status.down_after, upAfter: deps.config.status.up_after };
+  const records = job.devices.map(({ device, observedAtMs }, i) => {
+    const result = checked[i] as DeviceCheck;
+    countProbes(deps.metrics, result);
+    deps.guard.count(result.check.outcome);
+    return { deviceId: device.id, observation: { status: device.inventoryStatus, atMs: observedAtMs }, check: result.check };
+  });
+  const applied = await deps.store.applyMany(records, thresholds, () => deps.guard.shouldHold());
+  const series: Parameters<DeviceSeriesStore['record']>[0] = [];
+  const outcomes: Record<string, number> = {};
+  for (const [i, { device }] of job.devices.entries()) {
+    const result = checked[i] as DeviceCheck;
+    const settled = applied[i] as PromiseSettledResult<Applied>;
+    if (settled.status === 'rejected') {
+      log.error({ ...deviceLabels(device), cycle: job.cycle, err: (settled.reason as Error).message }, 'check not recorded: device state could not be updated');
+      continue;
+    }
+    const transition = settled.value;
+    outcomes[result.check.outcome] = (outcomes[result.check.outcome] ?? 0) + 1;
+    await announce(deps, log, device, job.cycle, transition, result);
+    series.push({ device, state: transition.state, results: result.results });
+    if (patchDue(transition.state)) await enqueueReport(deps.reportQueue, device, deps.config);
+  }
+  await deps.series.record(series);
+  return Object.entries(outcomes).map(([outcome, n]) => `${outcome} ${n}`).join(', ');
+}
+
 /** Logs and counts what the check changed: a held flip, a reboot, a flip (one info line each). */
-async function announce(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobData, t: Transition, result: DeviceCheck): Promise<void> {
-  const { device, cycle } = job;
+async function announce(deps: ProbeWorkerDeps, log: Logger, device: Device, cycle: number, t: Transition, result: DeviceCheck): Promise<void> {
   const labels = deviceLabels(device);
   const reason = result.check.reason;
   if (t.held) {
@@ -77,8 +109,8 @@ function countProbes(metrics: Metrics, result: DeviceCheck): void {
 }
 
 /**
- * How long a probe job's lock lives unrenewed. A check never outlasts its budget, so twice the
- * budget is safe; beyond that the lock follows the cycle (capped at BullMQ's 30 s), because a dead
+ * How long a probe job's lock lives unrenewed (BullMQ renews it at half that while the job runs,
+ * however many of its checks wait for a slot). Twice a check's budget is safe; beyond that the lock follows the cycle (capped at BullMQ's 30 s), because a dead
  * worker's devices stay unprobed (deduplicated behind its job) until the lock lapses and the
  * stalled-job check re-queues them: a fixed 30 s + 30 s would skip dozens of short cycles.
  */
@@ -86,12 +118,21 @@ export function probeLockMs(config: Config): number {
   return Math.max(checkBudgetMs(config) * 2, Math.min(30_000, config.schedule.interval_seconds * 2_000));
 }
 
+/**
+ * Probe jobs one process takes at once: enough to fill its check slots, plus one so the next
+ * job's checks start while another job records its results. Taking more would hoard jobs that
+ * other worker processes could be running.
+ */
+export function probeJobsInFlight(config: Config): number {
+  return Math.ceil(config.worker.concurrency / config.worker.batch_size) + 1;
+}
+
 export function startProbeWorker(deps: ProbeWorkerDeps, connection: Redis, prefix: string): Worker<ProbeJobData> {
   const lockMs = probeLockMs(deps.config);
   const worker = new Worker<ProbeJobData, string>(PROBE_QUEUE, createProbeProcessor(deps), {
     connection,
     prefix,
-    concurrency: deps.config.worker.concurrency,
+    concurrency: probeJobsInFlight(deps.config),
     lockDuration: lockMs,
     stalledInterval: Math.max(1_000, lockMs / 2),
     maxStalledCount: 2,
@@ -102,7 +143,7 @@ export function startProbeWorker(deps: ProbeWorkerDeps, connection: Redis, prefi
     deps.logger.warn({ component: 'worker', jobId }, 'probe job stalled (its worker died or hung); re-queued for another worker');
   });
   worker.on('failed', (job, err) => {
-    deps.logger.error({ component: 'worker', deviceId: job?.data.device.id, err: err.message }, 'probe job failed');
+    deps.logger.error({ component: 'worker', jobId: job?.id, devices: job?.data.devices.length, err: err.message }, 'probe job failed; its devices are queued again by the next sweep');
   });
   worker.on('error', (err) => deps.logger.warn({ component: 'worker', err: err.message }, 'probe worker error'));
   return worker;

@@ -100,7 +100,7 @@ async function killWhenIdleFor(daemon: DaemonProcess, deviceId: number): Promise
   try {
     await waitFor('a moment the device is not being probed', async () => {
       const active = await queue.getActive();
-      return active.every((job) => job.data.device.id !== deviceId);
+      return active.every((job) => job.data.devices.every((d) => d.device.id !== deviceId));
     });
     await daemon.stop('SIGKILL');
   } finally {

@@ -60,7 +60,7 @@ describe('a worker process SIGKILLed while it holds probe jobs', () => {
     const held = await waitFor(
       'worker A to hold the probe of a device that went down',
       async () =>
-        (await queue.getActive()).find((job) => GOING_DOWN.includes(job.data.device.id) && job.processedBy?.endsWith(`:${workerA.daemon.child.pid}`)),
+        (await queue.getActive()).find((job) => job.data.devices.some((d) => GOING_DOWN.includes(d.device.id)) && job.processedBy?.endsWith(`:${workerA.daemon.child.pid}`)),
       45_000,
     );
     workerA.daemon.child.kill('SIGKILL');

@@ -10,7 +10,8 @@ import { DeviceSeriesStore } from '../../src/metrics/device-series.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { Probe, ProbeTarget } from '../../src/probes/types.js';
 import { PROBE_QUEUE, REPORT_QUEUE, type ProbeJobData, type ReportJobData } from '../../src/queue/jobs.js';
-import { enqueueProbes } from '../../src/queue/probe-queue.js';
+import { PendingProbes } from '../../src/queue/pending-probes.js';
+import { enqueueProbeBatch } from '../../src/queue/probe-queue.js';
 import { connectRedis } from '../../src/queue/redis.js';
 import { startReportWorker } from '../../src/reporter/report-worker.js';
 import { FlipLog } from '../../src/status/flip-log.js';
@@ -57,6 +58,7 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
   const probeQueue = new Queue<ProbeJobData>(PROBE_QUEUE, { connection: redis, prefix });
   const reportQueue = new Queue<ReportJobData>(REPORT_QUEUE, { connection: redis, prefix });
   const store = new StatusStore(redis, prefix);
+  const pending = new PendingProbes(redis, prefix);
   const fleet = new SimulatedFleet();
   const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: 5_000, retries: 0 });
   const client = new InventoryClient(http);
@@ -65,7 +67,7 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
   const workers: Worker[] = [];
   const startWorkers = () => {
     workers.push(
-      startProbeWorker({ config, probes: { icmp: fleet }, store, series: new DeviceSeriesStore(redis, prefix), flips: new FlipLog(redis, prefix), guard, reportQueue, metrics, logger, now }, redis, prefix),
+      startProbeWorker({ config, probes: { icmp: fleet }, store, pending, series: new DeviceSeriesStore(redis, prefix), flips: new FlipLog(redis, prefix), guard, reportQueue, metrics, logger, now }, redis, prefix),
       startReportWorker({ config, inventory: client, store, metrics, logger, now }, redis, prefix),
     );
   };
@@ -73,17 +75,18 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
   let cycle = 0;
 
   const p = {
-    inventory, config, redis, metrics, probeQueue, reportQueue, store, fleet, workers, startWorkers,
+    inventory, config, redis, metrics, probeQueue, reportQueue, store, pending, fleet, workers, startWorkers,
     /** What the sweep reads: every device on the inventory's pages, as parsed. */
     async read(): Promise<Device[]> {
       const devices: Device[] = [];
       for await (const page of client.listDevices({ pageSize: 100, filters: config.inventory.filters })) devices.push(...page.devices);
       return devices;
     },
-    /** Enqueues one cycle's probes (no phase delay) observed at `observedAtMs`. */
-    enqueue(devices: Device[], observedAtMs = Date.now()) {
-      cycle = Math.max(cycle + 1, Date.now() - 1);
-      return enqueueProbes(probeQueue, devices, { cycleStartMs: cycle, intervalMs: 60_000, spread: 0 }, observedAtMs);
+    /** Enqueues one cycle's probes as one job (no phase delay) observed at `observedAtMs`. */
+    enqueue(devices: Device[], observedAtMs = Date.now(), cycleStartMs?: number) {
+      cycle = cycleStartMs ?? Math.max(cycle + 1, Date.now() - 1);
+      const batch = devices.map((device) => ({ device, observedAtMs }));
+      return enqueueProbeBatch({ queue: probeQueue, pending, cycle, slot: 0, staleClaimMs: 180_000 }, batch, Date.now());
     },
     /** One sweep, then waits until every probe it queued (and every write that followed) is done. */
     async sweep(opts: { writes?: boolean } = {}) {
@@ -202,14 +205,17 @@ describe('pipeline: sweep → probe worker → status store → report worker �
   it('a device never has more than one pending probe: a second enqueue in the same or next cycle is already pending', async () => {
     pipe = await startPipeline({ devices: 3, workers: false });
     const devices = await pipe.read();
-    const cycleStartMs = Date.now();
-    const timing = { cycleStartMs, intervalMs: 60_000, spread: 0 };
-    expect(await enqueueProbes(pipe.probeQueue, devices, timing, Date.now())).toEqual({ added: 3, alreadyPending: 0 });
-    expect(await enqueueProbes(pipe.probeQueue, devices, timing, Date.now())).toEqual({ added: 0, alreadyPending: 3 });
-    expect(await enqueueProbes(pipe.probeQueue, devices, { ...timing, cycleStartMs: cycleStartMs + 60_000 }, Date.now())).toEqual({ added: 0, alreadyPending: 3 });
-    expect(await pipe.probeQueue.getWaitingCount()).toBe(3);
+    // Cycles in the past, so no job waits for its phase.
+    const cycleStartMs = Date.now() - 200_000;
+    expect(await pipe.enqueue(devices, Date.now(), cycleStartMs)).toEqual({ added: 3, alreadyPending: 0 });
+    expect(await pipe.enqueue(devices, Date.now(), cycleStartMs)).toEqual({ added: 0, alreadyPending: 3 });
+    expect(await pipe.enqueue(devices, Date.now(), cycleStartMs + 60_000)).toEqual({ added: 0, alreadyPending: 3 });
+    // One job holds the three devices; the repeats added none.
+    expect(await pipe.probeQueue.getWaitingCount()).toBe(1);
+    // A claim older than three cycles belongs to a job that was lost: that sweep queues the device again.
+    expect(await pipe.enqueue(devices.slice(0, 1), Date.now(), cycleStartMs + 180_001)).toEqual({ added: 1, alreadyPending: 0 });
 
-    // Once probed, the device may be queued again.
+    // Once probed, the device may be queued again: each job releases only its own sweep's claims.
     pipe.startWorkers();
     await waitFor('the probes to run', () => idle(pipe!.probeQueue));
     expect(await pipe.enqueue(devices)).toEqual({ added: 3, alreadyPending: 0 });

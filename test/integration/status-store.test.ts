@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PendingProbes } from '../../src/queue/pending-probes.js';
 import { CycleLock } from '../../src/scheduler/cycle-lock.js';
 import { StatusStore, inventoryHolds, patchDue } from '../../src/status/store.js';
 import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
@@ -51,6 +52,35 @@ describe('StatusStore (Redis)', () => {
     expect((await store.get(3))?.failStreak).toBe(6);
   });
 
+  it("a probe job's devices recorded together (applyMany) end exactly as one by one", async () => {
+    const together = new StatusStore(redis, 'e1');
+    const alone = new StatusStore(redis, 'e2');
+    const seenUp = { status: true, atMs: 0 };
+    for (let round = 1; round <= 3; round++) {
+      const checks = [1, 2, 3, 4].map((id) => ({ deviceId: id, observation: seenUp, check: id % 2 === 0 ? down(round) : up(round) }));
+      const settled = await together.applyMany(checks, T);
+      for (const c of checks) {
+        const one = await alone.apply(c.deviceId, c.observation, c.check, T);
+        const many = settled[c.deviceId - 1];
+        expect(many?.status).toBe('fulfilled');
+        if (many?.status === 'fulfilled') expect({ flip: many.value.flip, state: many.value.state }).toEqual({ flip: one.flip, state: one.state });
+      }
+    }
+    expect((await together.get(2))?.status).toBe('down');
+    expect((await together.get(1))?.status).toBe('up');
+  });
+
+  it('applyMany loses no check when another worker changes a device in between (stalled job re-run)', async () => {
+    const store = new StatusStore(redis, 'f');
+    const seenUp = { status: true, atMs: 0 };
+    const checks = [7, 8].map((id) => ({ deviceId: id, observation: seenUp, check: down(1) }));
+    // Both writers read the same version; the compare-and-set sends the loser through apply.
+    const [a, b] = await Promise.all([store.applyMany(checks, T), store.applyMany(checks, T)]);
+    for (const settled of [...(a ?? []), ...(b ?? [])]) expect(settled.status).toBe('fulfilled');
+    expect((await store.get(7))?.failStreak).toBe(2);
+    expect((await store.get(8))?.failStreak).toBe(2);
+  });
+
   it('forget drops the device, and it starts again from the inventory\'s status', async () => {
     const store = new StatusStore(redis, 'd');
     await store.apply(4, { status: true, atMs: 0 }, down(1), T);
@@ -58,6 +88,26 @@ describe('StatusStore (Redis)', () => {
     expect(await store.get(4)).toBeUndefined();
     const fresh = await store.apply(4, { status: false, atMs: 2 }, up(3), T);
     expect(fresh.flip).toEqual({ from: 'down', to: 'up' });
+  });
+});
+
+describe('PendingProbes (Redis)', () => {
+  it('claims a device for one sweep at a time; a job releases only its own sweep\'s claims', async () => {
+    const pending = new PendingProbes(redis, 'g');
+    expect([...(await pending.claim(1_000, [1, 2, 3], 180_000))]).toEqual([1, 2, 3]);
+    // Same or next sweep: still pending, not claimed again.
+    expect([...(await pending.claim(1_000, [1, 2, 3], 180_000))]).toEqual([]);
+    expect([...(await pending.claim(61_000, [2, 3, 4], 180_000))]).toEqual([4]);
+    // The first sweep's job ran: its devices are free, the later sweep's claim on 4 stays.
+    await pending.release(1_000, [1, 2, 3, 4]);
+    expect([...(await pending.claim(121_000, [1, 4], 180_000))]).toEqual([1]);
+  });
+
+  it('takes over a claim older than the stale limit: its job was lost', async () => {
+    const pending = new PendingProbes(redis, 'h');
+    await pending.claim(1_000, [9], 180_000);
+    expect([...(await pending.claim(181_000, [9], 180_000))]).toEqual([]);
+    expect([...(await pending.claim(181_001, [9], 180_000))]).toEqual([9]);
   });
 });
 

@@ -75,7 +75,7 @@ describe('loading the configuration', () => {
   it('keeps the defaults of a section whose keys are all commented out', async () => {
     const config = expectConfig(await load('status:\n  # down_after: 5\nworker:\n'));
     expect(config.status).toMatchObject({ down_after: 3, up_after: 1, mass_outage: { enabled: true, share: 0.5, min_devices: 10 } });
-    expect(config.worker.concurrency).toBe(50);
+    expect(config.worker).toEqual({ concurrency: 500, batch_size: 100 });
   });
 
   it('treats an empty environment variable as unset', async () => {
@@ -102,6 +102,7 @@ describe('validation reports every problem at once', () => {
       '  down_after: 0',
       'worker:',
       '  concurrency: 2.5',
+      '  batch_size: 5000',
       'log:',
       '  level: loud',
       'metrics:',
@@ -119,6 +120,7 @@ describe('validation reports every problem at once', () => {
       'probes.snmp.port': /must be a whole number from 1 to 65535/,
       'status.down_after': /must be a whole number ≥ 1/,
       'worker.concurrency': /must be a whole number from 1 to 10000/,
+      'worker.batch_size': /must be a whole number from 1 to 1000 \(got 5000\)/,
       'log.level': /must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent"/,
       'metrics.port': /must be a whole number from 0 to 65535/,
     };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { phaseOffsetMs, probeDelayMs } from '../../src/scheduler/phase.js';
+import { PHASE_SLOT_MS, phaseOffsetMs, phaseSlot, slotDelayMs } from '../../src/scheduler/phase.js';
 
 describe('per-device phase inside the cycle', () => {
   it('is stable: the same device is probed at the same offset every cycle', () => {
@@ -17,9 +17,17 @@ describe('per-device phase inside the cycle', () => {
     for (const n of buckets) expect(n).toBeGreaterThan(800); // each tenth of the window holds ~1,000
   });
 
-  it('probes a device at once when its phase has already passed by the time its page is read', () => {
-    const offset = phaseOffsetMs(7, 60_000, 0.8);
-    expect(probeDelayMs(7, 0, offset + 5, 60_000, 0.8)).toBe(0);
-    expect(probeDelayMs(7, 0, 0, 60_000, 0.8)).toBe(offset);
+  it('puts a device in the phase slot (second of the cycle) its offset falls in', () => {
+    for (let id = 1; id <= 1_000; id++) {
+      const offset = phaseOffsetMs(id, 60_000, 0.8);
+      const slot = phaseSlot(id, 60_000, 0.8);
+      expect(offset).toBeGreaterThanOrEqual(slot * PHASE_SLOT_MS);
+      expect(offset).toBeLessThan((slot + 1) * PHASE_SLOT_MS);
+    }
+  });
+
+  it("holds a slot's job until its second of the cycle, and runs it at once when that has passed", () => {
+    expect(slotDelayMs(7, 100_000, 100_000)).toBe(7_000);
+    expect(slotDelayMs(7, 100_000, 107_005)).toBe(0);
   });
 });

@@ -1,0 +1,59 @@
+import type { Redis } from 'ioredis';
+
+// Claims each id not pending, or pending only from a sweep older than ARGV[2] (a claim whose job
+// was lost: the add failed after the claim, or the job failed while Redis was unreachable).
+const CLAIM = `
+local out = {}
+local stale = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  if (not cur) or tonumber(cur) < stale then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+    out[#out + 1] = ARGV[i]
+  end
+end
+return out
+`;
+
+// Releases only the claims of this sweep: a newer sweep's claim belongs to a job still waiting.
+const RELEASE = `
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+return 0
+`;
+
+/**
+ * At most one probe pending per device, across probe jobs that hold many devices each: the
+ * sweep claims a device before queueing it, the worker releases the claim after the check. A
+ * device whose check from an earlier sweep has not run yet is left out of this sweep, so slow
+ * workers never pile up a backlog and no device is checked twice for one cycle.
+ */
+export class PendingProbes {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  get key(): string {
+    return `${this.prefix}:probe:pending`;
+  }
+
+  /**
+   * Returns the ids this sweep claimed; the others are still pending from an earlier one. A
+   * claim older than `staleAfterMs` is taken to be lost and is claimed again.
+   */
+  async claim(cycle: number, ids: number[], staleAfterMs: number): Promise<Set<number>> {
+    if (ids.length === 0) return new Set();
+    const claimed = (await this.redis.eval(CLAIM, 1, this.key, String(cycle), String(cycle - staleAfterMs), ...ids.map(String))) as string[];
+    return new Set(claimed.map(Number));
+  }
+
+  async release(cycle: number, ids: number[]): Promise<void> {
+    if (ids.length > 0) await this.redis.eval(RELEASE, 1, this.key, String(cycle), ...ids.map(String));
+  }
+
+  async forget(ids: string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.hdel(this.key, ...ids);
+  }
+}
