@@ -28,7 +28,8 @@ export interface FpingTiming {
  * - `-p ms` spacing per target; ≥ 10 for the same reason.
  * - no `-q`: it would also silence the per-target warnings ("name: Name or service not known")
  *   and the fatal "can't create socket" line, which is how we tell unknown names and missing
- *   ICMP permission apart. The per-ping lines it adds go to stdout, which we do not read.
+ *   ICMP permission apart. The per-ping lines it adds go to stdout, where they let a target
+ *   be settled as soon as all of its echo requests are answered (see `readReplyLine`).
  * - `--`    ends the options: fping 5.1's optparse stops there, so nothing after it is a flag.
  *           Callers still refuse addresses starting with `-` before they get here.
  */
@@ -129,4 +130,23 @@ function replyTimes(fields: string): (number | null)[] | undefined {
     times.push(ms);
   }
   return times;
+}
+
+/** One stdout line of a count-mode run: echo request `seq` to `target` came back (`rttMs`) or timed out (null). */
+export interface FpingReplyLine {
+  target: string;
+  seq: number;
+  rttMs: number | null;
+}
+
+// "127.0.0.1  : [0], 64 bytes, 0.060 ms (0.060 avg, 0% loss)" or "198.18.0.1 : [1], timed out (NaN avg, 100% loss)"
+const REPLY_LINE = /^(\S+)\s+: \[(\d+)\], (?:\d+ bytes, ([0-9.]+) ms|timed out)/;
+
+/** Reads one of fping's per-request stdout lines; undefined for any other line. */
+export function readReplyLine(line: string): FpingReplyLine | undefined {
+  const m = REPLY_LINE.exec(line.trim());
+  if (!m) return undefined;
+  const rttMs = m[3] === undefined ? null : Number(m[3]);
+  if (rttMs !== null && !Number.isFinite(rttMs)) return undefined;
+  return { target: m[1] as string, seq: Number(m[2]), rttMs };
 }

@@ -1,5 +1,5 @@
 import { ProbeError, systemErrorCode } from './errors.js';
-import { fpingArgs, parseFpingOutput, type FpingReport, type FpingTargetReport, type FpingTiming } from './fping-output.js';
+import { fpingArgs, parseFpingOutput, readReplyLine, type FpingReport, type FpingTargetReport, type FpingTiming } from './fping-output.js';
 import { spawnPing, type PingRunner } from './icmp.js';
 import type { Probe, ProbeResult, ProbeTarget } from './types.js';
 
@@ -73,13 +73,40 @@ export function createFpingProbe(opts: FpingProbeOptions): Probe {
     batch.process = new AbortController();
     running.add(batch);
     const addresses = [...batch.waiters.keys()];
-    run(fpingPath, fpingArgs(addresses, timing), batch.process.signal).then(
+    const early = settleAnswered(batch, timing.count);
+    run(fpingPath, fpingArgs(addresses, timing), batch.process.signal, early).then(
       (ran) => {
         const report = parseFpingOutput(ran.stderr, addresses);
         finish(batch, (address, where) => classify(report.targets.get(address), report, ran.exitCode, timing.count, where));
       },
       (err: unknown) => finish(batch, (_address, where) => spawnFailure(err, fpingPath, where).toResult(0)),
     );
+  };
+
+  /**
+   * Streams fping's per-request lines: a target whose every request was answered or timed out,
+   * with at least one reply, is up, and its callers need not wait for the batch's slowest
+   * (timing-out) target. Targets without a reply wait for the end-of-run report, which also
+   * carries the ICMP errors that say why.
+   */
+  const settleAnswered = (batch: Batch, count: number) => {
+    const seen = new Map<string, (number | null)[]>();
+    let partial = '';
+    return (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const reply = readReplyLine(line);
+        const waiters = reply && batch.waiters.get(reply.target);
+        if (!reply || !waiters) continue;
+        const times = seen.get(reply.target) ?? [];
+        seen.set(reply.target, times);
+        times.push(reply.rttMs);
+        if (times.length < count || times.every((t) => t === null)) continue;
+        const report: FpingTargetReport = { kind: 'times', times };
+        for (const w of waiters) w.settle({ ...classify(report, NO_RUN_REPORT, 0, count, { probe: 'icmp', deviceId: w.deviceId }), durationMs: Math.round(now() - w.started) });
+      }
+    };
   };
 
   const finish = (batch: Batch, resultFor: (address: string, where: Where) => Outcome) => {
@@ -168,6 +195,8 @@ export function batchLimit(t: FpingTiming, wanted: number): number {
   const fits = Math.floor(sendingMs / (t.count * Math.max(1, t.intervalMs)));
   return Math.max(1, Math.min(wanted, fits));
 }
+
+const NO_RUN_REPORT: FpingReport = { targets: new Map(), other: [] };
 
 // fping reports its own failures only as text on stderr and an exit code; this is the boundary
 // where that becomes a typed fault.

@@ -23,8 +23,8 @@ const daemons: DaemonProcess[] = [];
 
 const configFor = (prefix: string) =>
   writeConfig(
-    // One check at a time per process, so both workers take a share of every cycle.
-    daemonYaml({ inventoryUrl: inventory.url, prefix, snmpPort: fleet.snmpPort }, { worker: { concurrency: 1 } }),
+    // One device per job and one check at a time per process, so both workers take a share of every cycle.
+    daemonYaml({ inventoryUrl: inventory.url, prefix, snmpPort: fleet.snmpPort }, { worker: { concurrency: 1, batch_size: 1 } }),
   );
 
 async function start(role: Role, cfg: string): Promise<{ daemon: DaemonProcess; port: number }> {

@@ -9,9 +9,9 @@ const budget = () => AbortSignal.timeout(10_000);
 /** The real runner, recording each fping it starts. */
 function countingRunner(inner: PingRunner = spawnPing): PingRunner & { calls: string[][] } {
   const calls: string[][] = [];
-  const run: PingRunner = (file, args, signal) => {
+  const run: PingRunner = (file, args, signal, onStdout) => {
     calls.push([file, ...args]);
-    return inner(file, args, signal);
+    return inner(file, args, signal, onStdout);
   };
   return Object.assign(run, { calls });
 }
@@ -61,6 +61,31 @@ describe('fping probe against the real fping binary', () => {
     expect(targetsOf(run.calls[0])).toHaveLength(20);
   });
 
+  it("answers a target as soon as all its requests are answered, without waiting for the batch's slowest target", async () => {
+    // fping 5.1's own lines for a run over a loopback target and one that never answers; the
+    // process (and its -C report) ends only when the test says so.
+    let endRun: (ran: PingRun) => void = () => {};
+    let stream: (chunk: string) => void = () => {};
+    const run: PingRunner = (_file, _args, _signal, onStdout) => {
+      stream = onStdout ?? (() => {});
+      return new Promise<PingRun>((resolve) => (endRun = resolve));
+    };
+    const icmp = probe({ run, count: 2 });
+    const answered = icmp.run(target('127.0.0.1', 1), budget());
+    const silent = icmp.run(target('127.0.9.9', 2), budget());
+    await new Promise((r) => setTimeout(r, 50)); // the batch window
+    stream('127.0.0.1  : [0], 64 bytes, 0.060 ms (0.060 avg, 0% loss)\n127.0.0.1  : [1], 64 by');
+    stream('tes, 0.010 ms (0.035 avg, 0% loss)\n127.0.9.9  : [0], timed out (NaN avg, 100% loss)\n');
+    expect(await answered).toMatchObject({ outcome: 'up', reason: 'ok', detail: '2/2 replies', rttMs: 0.01 });
+
+    let silentSettled = false;
+    void silent.then(() => (silentSettled = true));
+    await new Promise((r) => setImmediate(r));
+    expect(silentSettled).toBe(false); // no reply yet: it waits for the end-of-run report
+    endRun({ exitCode: 1, stdout: '', stderr: '127.0.0.1  : 0.060 0.010\n127.0.9.9  : - -\n' });
+    expect(await silent).toMatchObject({ outcome: 'down', reason: 'no-reply', detail: '0/2 replies' });
+  });
+
   it('starts a full batch without waiting out the batch window', async () => {
     const run = countingRunner();
     const icmp = probe({ run, maxBatch: 3, batchWindowMs: 60_000 });
@@ -84,6 +109,8 @@ describe('fping probe against the real fping binary', () => {
     leaving.abort();
     expect(await left).toMatchObject({ outcome: 'error', reason: 'aborted' });
     expect(await stayed).toMatchObject({ outcome: 'up' });
+    // The answer came from fping's streamed lines; the process ends on its own right after.
+    await waitUntil(() => liveFpingChildren() === 0);
   });
 
   it('kills fping once every caller of a running batch has left', async () => {

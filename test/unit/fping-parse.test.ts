@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { batchLimit } from '../../src/probes/fping.js';
-import { fpingArgs, parseFpingOutput } from '../../src/probes/fping-output.js';
+import { fpingArgs, parseFpingOutput, readReplyLine } from '../../src/probes/fping-output.js';
 
 const timing = { count: 3, timeoutMs: 1000, intervalMs: 1, periodMs: 200 };
 
@@ -89,5 +89,18 @@ describe('fping output', () => {
 
   it('gives no result for a target fping never reported', () => {
     expect(parseFpingOutput('', targets).targets.get('127.0.0.1')).toBeUndefined();
+  });
+});
+
+describe("fping's per-request stdout lines (count mode)", () => {
+  it('reads a reply with its round-trip time and a timed-out request as null', () => {
+    expect(readReplyLine('127.0.0.1  : [0], 64 bytes, 0.060 ms (0.060 avg, 0% loss)')).toEqual({ target: '127.0.0.1', seq: 0, rttMs: 0.06 });
+    expect(readReplyLine('router-1.lab : [1], timed out (NaN avg, 100% loss)')).toEqual({ target: 'router-1.lab', seq: 1, rttMs: null });
+  });
+
+  it('ignores the end-of-run report and anything else', () => {
+    expect(readReplyLine('127.0.0.1  : 0.060 0.010')).toBeUndefined();
+    expect(readReplyLine('')).toBeUndefined();
+    expect(readReplyLine('127.0.0.1 : duplicate for [0], 64 bytes, 0.1 ms')).toBeUndefined();
   });
 });
