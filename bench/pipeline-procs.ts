@@ -41,10 +41,19 @@ interface LogLine {
   [key: string]: unknown;
 }
 
-/** Spawns `node dist/cli.js run --role <role>` with its own metrics port. */
+/**
+ * Spawns `node dist/cli.js run --role <role>` with its own metrics port. BENCH_NODE_ARGS go to
+ * node before the script, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where the daemons'
+ * CPU goes (written when they exit on SIGTERM).
+ */
 export function spawnDaemon(label: string, role: string, configFile: string, env: Record<string, string>, metricsPort: number): DaemonHandle {
-  const child = spawn(process.execPath, [CLI, 'run', '--role', role, '--config', configFile], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, METRICS_PORT: String(metricsPort) },
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'run', '--role', role, '--config', configFile], {
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      ...env,
+      METRICS_PORT: String(metricsPort),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const handle: DaemonHandle = {

@@ -23,7 +23,7 @@ export async function probeHost(host: string, base: Config, opts: ProbeHostOptio
   const device: Device = { id: 0, name: host, target: target.target, organization: null, type: null, inventoryStatus: null, updatedAt: null, snmpCommunity: opts.community };
   const probes = createProbes(config);
   try {
-    const { check, results } = await checkDevice(device, probes, config, Date.now, checkBudgetMs(config));
+    const { check, results } = await checkDevice(device, probes, config, Date.now, AbortSignal.timeout(checkBudgetMs(config)));
     out.write(`${host}\n`);
     for (const r of Object.values(results)) out.write(`  ${describe(r, config)}\n`);
     if (!results.snmp && config.probes.snmp.enabled) out.write('  snmp  skipped   no community configured (pass --community, or set probes.snmp.community)\n');

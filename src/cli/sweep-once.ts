@@ -32,7 +32,7 @@ export async function sweepOnce(config: Config, opts: SweepOnceOptions): Promise
     for await (const page of inventory.listDevices({ pageSize: config.inventory.page_size, filters: config.inventory.filters })) {
       for (const bad of page.invalid) rows.push([String(bad.id ?? '?'), '-', '-', '-', 'invalid', '-', `skipped: ${bad.reason}`]);
       const devices = await details.enrich(page.devices, page.rows);
-      const checks = await mapLimit(devices, CONCURRENCY, (d) => checkDevice(d, probes, config, Date.now, checkBudgetMs(config)));
+      const checks = await mapLimit(devices, CONCURRENCY, (d) => checkDevice(d, probes, config, Date.now, AbortSignal.timeout(checkBudgetMs(config))));
       for (const [i, device] of devices.entries()) {
         const check = checks[i] as DeviceCheck;
         const wouldPatch = patchWanted(device, check);

@@ -79,11 +79,16 @@ export function listDevices(devices: FakeDevice[], query: URLSearchParams, listU
     return { status: 403, body: { detail: 'You do not have permission to perform this action.' } };
   }
 
-  const matching = devices
-    .filter((d) => organization < 0 || d.organization?.id === organization)
-    .filter((d) => type < 0 || d.type?.id === type)
-    .filter((d) => statusRaw === null || d.status === TRUE_VALUES.has(statusRaw))
-    .sort((a, b) => a.id - b.id);
+  const unfiltered = organization < 0 && type < 0 && statusRaw === null;
+  // A fleet already in id order is its own listing: no copy and sort of 100,000 rows per page,
+  // which made the simulator, not the prober, the slowest part of a large benchmark sweep.
+  const matching = unfiltered && sortedById(devices)
+    ? devices
+    : devices
+      .filter((d) => organization < 0 || d.organization?.id === organization)
+      .filter((d) => type < 0 || d.type?.id === type)
+      .filter((d) => statusRaw === null || d.status === TRUE_VALUES.has(statusRaw))
+      .sort((a, b) => a.id - b.id);
   const link = (at: number) => {
     const q = new URLSearchParams(query);
     q.set('limit', String(limit));
@@ -99,6 +104,11 @@ export function listDevices(devices: FakeDevice[], query: URLSearchParams, listU
       results: matching.slice(offset, offset + limit).map(listRow),
     },
   };
+}
+
+function sortedById(devices: FakeDevice[]): boolean {
+  for (let i = 1; i < devices.length; i++) if ((devices[i] as FakeDevice).id <= (devices[i - 1] as FakeDevice).id) return false;
+  return true;
 }
 
 /** PATCH /inventory_device/{id}/: applies `status`; a real change moves both timestamps. */

@@ -14,18 +14,18 @@ export interface DeviceCheck {
 export type { ProbeSet } from '../probes/registry.js';
 
 /**
- * Runs the device's probes side by side under one time budget and folds them into a verdict.
- * A device with no SNMP credentials is checked by ICMP alone.
+ * Runs the device's probes side by side under one time budget (`signal`, usually
+ * `AbortSignal.timeout(checkBudgetMs(config))`, shared by the checks that start together) and
+ * folds them into a verdict. A device with no SNMP credentials is checked by ICMP alone.
  */
 export async function checkDevice(
   device: Device,
   probes: ProbeSet,
   config: Config,
   now: () => number,
-  budgetMs: number,
+  signal: AbortSignal,
 ): Promise<DeviceCheck> {
   const target: ProbeTarget = { deviceId: device.id, address: device.target, snmp: snmpCredentialsFor(device, config) };
-  const signal = AbortSignal.timeout(budgetMs);
   const kinds = (Object.keys(probes) as ProbeKind[]).filter((k) => k !== 'snmp' || target.snmp);
   const settled = await Promise.all(kinds.map((kind) => runProbe(probes[kind] as Probe, target, signal, now)));
   const results: Partial<Record<ProbeKind, ProbeResult>> = {};

@@ -42,7 +42,8 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
   return async (job) => {
     const { devices, cycle } = job.data;
     try {
-      const checked = await Promise.all(devices.map(({ device }) => slots.run(() => checkDevice(device, deps.probes, deps.config, deps.now, budgetMs))));
+      const budget = () => AbortSignal.timeout(budgetMs);
+      const checked = await slots.runAll(devices, ({ device }, signal) => checkDevice(device, deps.probes, deps.config, deps.now, signal), budget);
       return await recordChecks(deps, log, job.data, checked);
     } finally {
       await deps.pending.release(cycle, devices.map((d) => d.device.id)).catch(() => {});
@@ -119,12 +120,16 @@ export function probeLockMs(config: Config): number {
 }
 
 /**
- * Probe jobs one process takes at once: enough to fill its check slots, plus one so the next
- * job's checks start while another job records its results. Taking more would hoard jobs that
- * other worker processes could be running.
+ * Probe jobs one process takes at once. A job lasts as long as its slowest device (an
+ * unreachable one waits out its timeouts) while most of its checks finish within milliseconds
+ * and free their slots, so filling the check slots takes several jobs' worth of devices: four
+ * times `concurrency / batch_size`. The slots, not the job count, cap the checks in flight;
+ * taking many more jobs would only hoard work other worker processes could be running.
  */
+export const JOBS_PER_SLOTS_OF_A_BATCH = 4;
+
 export function probeJobsInFlight(config: Config): number {
-  return Math.ceil(config.worker.concurrency / config.worker.batch_size) + 1;
+  return Math.max(2, Math.ceil((JOBS_PER_SLOTS_OF_A_BATCH * config.worker.concurrency) / config.worker.batch_size));
 }
 
 export function startProbeWorker(deps: ProbeWorkerDeps, connection: Redis, prefix: string): Worker<ProbeJobData> {
