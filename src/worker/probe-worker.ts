@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -42,7 +43,12 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
   return async (job) => {
     const { devices, cycle } = job.data;
     try {
-      const budget = () => AbortSignal.timeout(budgetMs);
+      const budget = () => {
+        const signal = AbortSignal.timeout(budgetMs);
+        // Every check of the job listens on it (ICMP and SNMP each): not a leak, so no warning.
+        setMaxListeners(0, signal);
+        return signal;
+      };
       const checked = await slots.runAll(devices, ({ device }, signal) => checkDevice(device, deps.probes, deps.config, deps.now, signal), budget);
       return await recordChecks(deps, log, job.data, checked);
     } finally {
