@@ -1,13 +1,21 @@
 /**
- * Queue shape: one BullMQ job per device (what the daemon does: per-device deduplication and a
- * per-device phase delay) against one job per batch of devices, on a throw-away redis-server.
- * The job body does nothing, so the figures are BullMQ's own cost per device: enqueue
- * (addBulk per page of 100, as the sweep does) and process (a Worker at high concurrency).
+ * Queue shape: one BullMQ job per device (the daemon's first design: BullMQ deduplication id and
+ * phase delay per device) against one job per batch of devices, on a throw-away redis-server.
+ * The job body does nothing, so the figures are the queue's own cost per device: enqueue and
+ * process (a Worker at high concurrency). Three shapes:
+ *   per-device  addBulk per page of 100, one deduplicated job per device
+ *   per-page    one bare job per page of 100 (the floor)
+ *   per-batch   what the daemon ships: enqueueProbeBatch (claim each device in the pending hash,
+ *               then one job of 100 full device records), the worker releasing the claims
  * Prints figures; asserts nothing.   Run: npm run bench:build && node dist-bench/bench/queue-shape.js [devices]
  */
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startRedis } from '../src/demo/redis-server.js';
+import type { Device } from '../src/inventory/device.js';
+import type { ProbeJobData } from '../src/queue/jobs.js';
+import { PendingProbes } from '../src/queue/pending-probes.js';
+import { enqueueProbeBatch } from '../src/queue/probe-queue.js';
 import { cpuNow, cpuSince, processCpuMs } from './cpu.js';
 
 const DEVICES = Number(process.argv[2] ?? 100_000);
@@ -21,16 +29,35 @@ interface Row {
   redisMsPer1k: number;
 }
 
-async function run(shape: 'per-device' | 'per-page', redisUrl: string, redisPid: number): Promise<Row> {
+type Shape = 'per-device' | 'per-page' | 'per-batch';
+
+const device = (id: number): Device => ({
+  id,
+  name: `device-${id}`,
+  target: `127.1.${(id >> 8) & 255}.${id & 255}`, // never probed: the job body does nothing
+  organization: { id: 1, name: 'org-1' },
+  type: { id: 2, name: 'router' },
+  inventoryStatus: true,
+  updatedAt: '2026-11-25T00:00:00Z',
+  snmpCommunity: undefined,
+});
+
+async function run(shape: Shape, redisUrl: string, redisPid: number): Promise<Row> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const prefix = `qs-${shape}`;
   const queue = new Queue(shape, { connection, prefix });
+  const pending = new PendingProbes(connection, prefix);
+  const cycle = Date.now() - 60_000;
   let done = 0;
   const finished = new Promise<void>((resolve) => {
     const worker = new Worker(
       shape,
       async (job) => {
-        done += shape === 'per-device' ? 1 : (job.data as { ids: number[] }).ids.length;
+        if (shape === 'per-batch') {
+          const ids = (job.data as ProbeJobData).devices.map((d) => d.device.id);
+          await pending.release(cycle, ids);
+          done += ids.length;
+        } else done += shape === 'per-device' ? 1 : (job.data as { ids: number[] }).ids.length;
         if (done >= DEVICES) resolve();
       },
       { connection, prefix, concurrency: 500 },
@@ -44,6 +71,12 @@ async function run(shape: 'per-device' | 'per-page', redisUrl: string, redisPid:
   let jobs = 0;
   for (let first = 1; first <= DEVICES; first += PAGE) {
     const ids = Array.from({ length: Math.min(PAGE, DEVICES - first + 1) }, (_, i) => first + i);
+    if (shape === 'per-batch') {
+      const batch = ids.map((id) => ({ device: device(id), observedAtMs: Date.now() }));
+      await enqueueProbeBatch({ queue: queue as Queue<ProbeJobData>, pending, cycle, slot: 0, staleClaimMs: 180_000 }, batch, Date.now());
+      jobs++;
+      continue;
+    }
     const bulk =
       shape === 'per-device'
         ? ids.map((id) => ({ name: 'probe', data: { id }, opts: { jobId: `${id}-c`, deduplication: { id: `probe:${id}` }, removeOnComplete: true } }))
@@ -67,7 +100,7 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   try {
     const rows = [];
-    for (const shape of ['per-device', 'per-page'] as const) rows.push(await run(shape, redis.url, redis.process.pid as number));
+    for (const shape of ['per-device', 'per-page', 'per-batch'] as const) rows.push(await run(shape, redis.url, redis.process.pid as number));
     console.log(`queue shape, ${DEVICES} devices, pages of ${PAGE}, no-op job bodies, worker concurrency 500`);
     console.log('shape       jobs     wall s  devices/s  node CPU ms/1k devices  redis CPU ms/1k devices');
     for (const r of rows) {
