@@ -10,7 +10,10 @@
 import { startSnmpAgent } from '../src/demo/snmp-agent.js';
 
 async function main(): Promise<void> {
-  const agent = await startSnmpAgent({ address: '0.0.0.0', port: 0, community: process.argv[2] ?? 'bench' });
+  // One socket stands in for a whole fleet of agents, so it takes the bursts a fleet would
+  // spread over many: with Linux's default ~208 KiB buffer, the GETs of one phase second
+  // overflowed it (UdpRcvbufErrors) and the devices read as SNMP timeouts.
+  const agent = await startSnmpAgent({ address: '0.0.0.0', port: 0, community: process.argv[2] ?? 'bench', recvBufferBytes: 4 * 1024 * 1024 });
   agent.setUptimeTicks(100_000);
   process.send?.({ port: agent.port });
   process.once('disconnect', () => {

@@ -14,6 +14,8 @@ export interface Boundary {
   cpu: Map<string, CpuTicks>;
   redisCpu: CpuTicks;
   agentCpu: CpuTicks;
+  /** Host-wide UDP datagrams dropped for a full receive buffer so far (/proc/net/snmp RcvbufErrors). */
+  udpDrops: number;
 }
 
 export interface RunFigures {
@@ -39,6 +41,8 @@ export interface RunFigures {
   flips: { expected: number; flipped: number; patched: number; p50Ms: number; p99Ms: number };
   scrape: { ms: number; bytes: number };
   outcomesMeasured: Map<string, number>;
+  /** UDP datagrams the host dropped for a full receive buffer in the measured window (SNMP requests or answers lost). */
+  udpDrops: number;
 }
 
 const sum = (xs: Iterable<number>) => [...xs].reduce((a, b) => a + b, 0);

@@ -167,3 +167,11 @@ export async function scrape(port: number): Promise<Scrape> {
   }
   return { values, ms, bytes: Buffer.byteLength(text) };
 }
+
+/** The host's UDP RcvbufErrors counter: a datagram dropped because its socket's buffer was full. */
+export function udpReceiveDrops(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp: '));
+  const [names, values] = lines.map((l) => l.split(/\s+/).slice(1));
+  const at = names?.indexOf('RcvbufErrors') ?? -1;
+  return at >= 0 ? Number(values?.[at]) : NaN;
+}

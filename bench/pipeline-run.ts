@@ -11,7 +11,7 @@ import { startInventoryServer } from '../src/demo/inventory-server.js';
 import { freePort, startRedis } from '../src/demo/redis-server.js';
 import { buildFleet, seedDetails, silence, writeBenchConfig, type BenchSettings } from './pipeline-fleet.js';
 import { checksPerCycle, cpuFigures, flipLatency, measuredSweeps, outcomeDelta, percentile, type Boundary, type RunFigures } from './pipeline-figures.js';
-import { cpuOf, peakRssMb, scrape, spawnDaemon, stopChild, type DaemonHandle } from './pipeline-procs.js';
+import { cpuOf, peakRssMb, scrape, spawnDaemon, stopChild, udpReceiveDrops, type DaemonHandle } from './pipeline-procs.js';
 
 export interface RunOptions extends Omit<BenchSettings, 'inventoryUrl' | 'upWhen'> {
   fleetSize: number;
@@ -105,6 +105,7 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
       flips: flipLatency(daemons, fleet.flipIds, inventory.patches),
       scrape: scrapeTiming,
       outcomesMeasured: outcomeDelta(first, last),
+      udpDrops: last.udpDrops - first.udpDrops,
     };
   } finally {
     await Promise.all(daemons.map((d) => d.stop()));
@@ -131,7 +132,7 @@ async function readBoundary(probing: DaemonHandle[], all: DaemonHandle[], redisP
       outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + (s.values.get(key) ?? 0));
     }
   }
-  return { atMs, checks, outcomes, cpu, redisCpu, agentCpu };
+  return { atMs, checks, outcomes, cpu, redisCpu, agentCpu, udpDrops: udpReceiveDrops() };
 }
 
 function logCycle(o: RunOptions, boundaries: Boundary[], daemons: DaemonHandle[], cycleStart: number, k: number): void {

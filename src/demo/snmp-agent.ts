@@ -25,6 +25,8 @@ export interface SnmpAgentOptions {
   omitUptime?: boolean;
   /** Clock for sysUpTime (ms); tests freeze it to read exact ticks. */
   now?: () => number;
+  /** Socket receive buffer (bytes, capped by net.core.rmem_max): one agent standing in for a fleet takes a fleet's bursts. */
+  recvBufferBytes?: number;
 }
 
 export interface SnmpAgent {
@@ -65,6 +67,7 @@ export async function startSnmpAgent(opts: SnmpAgentOptions): Promise<SnmpAgent>
     agent.close();
     throw err;
   }
+  if (opts.recvBufferBytes) socket.setRecvBufferSize(opts.recvBufferBytes);
   gateMessages(socket, () => responding);
   authorize(agent, opts);
   if (!opts.omitUptime) serveUptime(agent, uptimeTicks);
