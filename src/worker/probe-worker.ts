@@ -117,9 +117,10 @@ function countProbes(metrics: Metrics, result: DeviceCheck): void {
 
 /**
  * How long a probe job's lock lives unrenewed (BullMQ renews it at half that while the job runs,
- * however many of its checks wait for a slot). Twice a check's budget is safe; beyond that the lock follows the cycle (capped at BullMQ's 30 s), because a dead
- * worker's devices stay unprobed (deduplicated behind its job) until the lock lapses and the
- * stalled-job check re-queues them: a fixed 30 s + 30 s would skip dozens of short cycles.
+ * however many of its checks wait for a slot). Twice a check's budget is safe; beyond that the
+ * lock follows the cycle (capped at BullMQ's 30 s), because a dead worker's devices stay
+ * unprobed (claimed by its job) until the lock lapses and the stalled-job check re-queues them:
+ * a fixed 30 s + 30 s would skip dozens of short cycles.
  */
 export function probeLockMs(config: Config): number {
   return Math.max(checkBudgetMs(config) * 2, Math.min(30_000, config.schedule.interval_seconds * 2_000));
