@@ -133,10 +133,10 @@ export function probeLockMs(config: Config): number {
  * times `concurrency / batch_size`. The slots, not the job count, cap the checks in flight;
  * taking many more jobs would only hoard work other worker processes could be running.
  */
-export const JOBS_PER_SLOTS_OF_A_BATCH = 4;
+const JOB_HEADROOM = 4;
 
-export function probeJobsInFlight(config: Config): number {
-  return Math.max(2, Math.ceil((JOBS_PER_SLOTS_OF_A_BATCH * config.worker.concurrency) / config.worker.batch_size));
+function probeJobsInFlight(config: Config): number {
+  return Math.max(2, Math.ceil((JOB_HEADROOM * config.worker.concurrency) / config.worker.batch_size));
 }
 
 export function startProbeWorker(deps: ProbeWorkerDeps, connection: Redis, prefix: string): Worker<ProbeJobData> {
