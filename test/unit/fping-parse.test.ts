@@ -24,9 +24,12 @@ describe('fping argv', () => {
 
 describe('fping batch size', () => {
   it('caps a batch so its last packet is sent and answered within the caller\'s budget', () => {
-    // 3 × 1000 + 500 − 1000 − 2 × 200 = 2100 ms of sending at 3 packets per target, 1 ms apart.
-    expect(batchLimit(timing, 5000)).toBe(700);
-    expect(batchLimit(timing, 512)).toBe(512);
+    // 3 × 1000 + 500 − 1000 − 2 × 200 = 2100 ms of sending at 3 packets per target, reckoned
+    // 2 ms apart (fping's `-i 1` really paces ~1.7 ms).
+    expect(batchLimit(timing, 5000)).toBe(350);
+    expect(batchLimit(timing, 128)).toBe(128);
+    // One echo request: 1000 + 500 − 1000 = 500 ms of sending.
+    expect(batchLimit({ ...timing, count: 1 }, 512)).toBe(250);
   });
 
   it('always allows at least one target', () => {
