@@ -98,9 +98,10 @@ export interface BenchSettings {
   concurrency: number;
   patchesPerSecond: number;
   perDevice: string;
+  icmpCount: number;
 }
 
-/** Realistic probe settings (one ping, 1 s timeouts, no SNMP retry); down_after 1 so a silenced device flips within the cycle. */
+/** Realistic probe settings (one ping unless BENCH_ICMP_COUNT says more, 1 s timeouts, no SNMP retry); down_after 1 so a silenced device flips within the cycle. */
 export function writeBenchConfig(s: BenchSettings): string {
   const engine = (name: string | undefined) => (name ? `, engine: ${name}` : '');
   const yaml = `
@@ -109,7 +110,7 @@ redis: { prefix: ${PREFIX} }
 schedule: { interval_seconds: ${s.intervalSeconds}, spread: 0.8 }
 probes:
   up_when: ${s.upWhen}
-  icmp: { count: 1, timeout_ms: 1000${engine(s.icmpEngine)} }
+  icmp: { count: ${s.icmpCount}, timeout_ms: 1000${engine(s.icmpEngine)} }
   snmp: { version: "2c", port: ${s.snmpPort}, timeout_ms: 1000, retries: 0, community: ${COMMUNITY}${engine(s.snmpEngine)} }
 status: { down_after: 1, up_after: 1 }
 worker: { concurrency: ${s.concurrency} }

@@ -14,6 +14,7 @@
  *   env: BENCH_FLEETS=1000,10000,100000  BENCH_WORKERS=1 (or 1,2; 0 = one --role all process)
  *        BENCH_INTERVAL=60  BENCH_CYCLES=3  BENCH_ICMP_ENGINE=ping|fping  BENCH_SNMP_ENGINE=session-per-probe|shared
  *        BENCH_CONCURRENCY=1000  BENCH_PATCHES_PER_SECOND=10  BENCH_PER_DEVICE=basic  BENCH_TOP=1 (top snapshot per run)
+ *        BENCH_ICMP_COUNT=1 (echo requests per check; the daemon's default is 3)
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -34,6 +35,7 @@ const SNMP_ENGINE = process.env.BENCH_SNMP_ENGINE || undefined;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY || 1000);
 const PATCHES_PER_SECOND = Number(process.env.BENCH_PATCHES_PER_SECOND || DEFAULTS.reporter.patches_per_second);
 const PER_DEVICE = process.env.BENCH_PER_DEVICE || DEFAULTS.metrics.per_device;
+const ICMP_COUNT = Number(process.env.BENCH_ICMP_COUNT || 1);
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const children = new Set<ChildProcess>();
@@ -107,7 +109,7 @@ async function main(): Promise<void> {
   log(machine());
   const defaults = DEFAULTS.probes;
   log(`engines: icmp ${ICMP_ENGINE ?? `${defaults.icmp.engine} (default)`}, snmp ${SNMP_ENGINE ?? `${defaults.snmp.engine} (default)`}; worker.concurrency ${CONCURRENCY}; patches_per_second ${PATCHES_PER_SECOND}; per_device metrics ${PER_DEVICE}`);
-  log(`probes: icmp count 1 timeout 1000 ms, snmp v2c timeout 1000 ms retries 0, up_when all, down_after 1; page_size 100, spread 0.8`);
+  log(`probes: icmp count ${ICMP_COUNT} timeout 1000 ms, snmp v2c timeout 1000 ms retries 0, up_when all, down_after 1; page_size 100, spread 0.8`);
   log(`fleets ${FLEETS.join(', ')} × workers ${WORKERS.join(', ')}; interval ${INTERVAL_SECONDS} s; 1 warm-up + ${CYCLES} measured cycles each`);
   const net = createUnreachableNet();
   const netns = !('failed' in net);
@@ -138,6 +140,7 @@ async function main(): Promise<void> {
       concurrency: CONCURRENCY,
       patchesPerSecond: PATCHES_PER_SECOND,
       perDevice: PER_DEVICE,
+      icmpCount: ICMP_COUNT,
       netns,
       agentPid: agent.pid,
       top: process.env.BENCH_TOP === '1',
