@@ -10,7 +10,7 @@ export interface EnqueueResult {
   alreadyPending: number;
 }
 
-export const NOTHING_ENQUEUED: EnqueueResult = { added: 0, alreadyPending: 0 };
+export const NOTHING_ENQUEUED: Readonly<EnqueueResult> = Object.freeze({ added: 0, alreadyPending: 0 });
 
 /** Where one batch of devices goes: its sweep, its phase slot and the claims that dedupe it. */
 export interface ProbeBatchTarget {
