@@ -89,6 +89,11 @@ export class Scheduler {
       logger.info({ ...summary }, 'sweep done');
     } catch (err) {
       endTimer();
+      if (this.abort.signal.aborted) {
+        // Shutdown, not a fault: the devices not yet queued are swept by the next cycle's sweep.
+        logger.info({ cycle }, 'sweep stopped: shutting down');
+        return;
+      }
       metrics.sweepsTotal.inc({ result: 'failed' });
       const e = err as Error & { kind?: string };
       logger.error({ cycle, kind: e.kind, err: e.message }, 'sweep failed; no device changed because of it');

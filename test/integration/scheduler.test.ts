@@ -110,6 +110,26 @@ describe('Scheduler across replicas (real CycleLock on a real Redis, injected cl
     expect(await total('skipped')).toBe(0);
   });
 
+  it('a sweep cut short by shutdown is not counted as a failed sweep', async () => {
+    const redis = new Redis(server.url);
+    clients.push(redis);
+    const metrics = new Metrics(new Registry(), { defaultMetrics: false });
+    let started = () => {};
+    const sweepStarted = new Promise<void>((resolve) => (started = resolve));
+    // Like the real sweep: the page in flight fails once the scheduler's signal aborts.
+    const sweep = (_cycle: number, _intervalMs: number, signal: AbortSignal) =>
+      new Promise<SweepSummary>((_resolve, reject) => {
+        started();
+        signal.addEventListener('abort', () => reject(new Error('inventory aborted on GET /api/v1/inventory_device/')), { once: true });
+      });
+    const scheduler = new Scheduler({ lock: new CycleLock(redis, `sched${++prefixes}`, 'solo'), sweep, now: () => 1_700_000_040_000, metrics, logger }, { intervalSeconds: 60 });
+    void scheduler.tick();
+    await sweepStarted;
+    await scheduler.stop();
+    expect(await sweepsCounted(metrics, 'failed')).toBe(0);
+    expect(await sweepsCounted(metrics, 'ok')).toBe(0);
+  });
+
   it('when one replica stops, the others keep sweeping every cycle', async () => {
     const c = cluster(['a', 'b', 'c']);
     await c.tickAll();
