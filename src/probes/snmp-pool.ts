@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import snmp from 'net-snmp';
 import { closeSession, perProbeSessions, type SnmpSessionSource } from './snmp.js';
+import { judgeTimeoutsAfterStalls } from './snmp-timeouts.js';
 import type { SnmpCredentials } from './types.js';
 
 export interface SharedSessionOptions {
@@ -184,7 +185,7 @@ function openSession(transport: 'udp4' | 'udp6', opts: SharedSessionOptions, onF
   const recvBufferSize = opts.recvBufferBytes ?? 4 * 1024 * 1024;
   // Node applies recvBufferSize when the socket binds (on its first send).
   const dgramModule = { createSocket: (type: dgram.SocketType) => dgram.createSocket({ type, recvBufferSize }) };
-  const session = snmp.createSession(transport === 'udp6' ? '::1' : '127.0.0.1', 'unused', {
+  const session = judgeTimeoutsAfterStalls(snmp.createSession(transport === 'udp6' ? '::1' : '127.0.0.1', 'unused', {
     port: opts.port,
     timeout: opts.timeoutMs,
     retries: opts.retries,
@@ -192,7 +193,7 @@ function openSession(transport: 'udp4' | 'udp6', opts: SharedSessionOptions, onF
     transport,
     version: snmp.Version2c,
     dgramModule,
-  });
+  }));
   // An undecodable datagram is emitted as 'error'; without a listener it would crash the worker.
   session.on('error', () => {});
   const internals = session as unknown as SessionInternals;

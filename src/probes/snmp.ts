@@ -1,6 +1,7 @@
 import { isIPv6 } from 'node:net';
 import snmp from 'net-snmp';
 import { ProbeError, systemErrorCode } from './errors.js';
+import { judgeTimeoutsAfterStalls } from './snmp-timeouts.js';
 import type { Probe, ProbeResult, ProbeTarget, SnmpCredentials } from './types.js';
 
 export const SYS_UPTIME_OID = '1.3.6.1.2.1.1.3.0';
@@ -56,7 +57,7 @@ export function perProbeSessions(opts: Pick<SnmpProbeOptions, 'port' | 'timeoutM
       hookable.userSecurityModelError = (req, oid) => req.responseCb(new UsmReportError(oid));
       // An undecodable datagram is emitted as 'error'; without a listener it would crash the worker.
       session.on('error', () => {});
-      return session;
+      return judgeTimeoutsAfterStalls(session);
     },
     release: closeSession,
   };
