@@ -5,7 +5,7 @@
  * Prints wall time, devices/s and CPU (this process + reaped children); asserts nothing.
  *
  *   npx tsc -p tsconfig.bench.json
- *   node dist-bench/bench/icmp-engines.js [--devices 1000,5000] [--concurrency 50,500] [--engines ping,fping] [--count 3] [--timeout-ms 1000] [--max-batch n]
+ *   node dist-bench/bench/icmp-engines.js [--devices 1000,5000] [--concurrency 50,500] [--engines ping,fping] [--count 3] [--timeout-ms 1000] [--max-batch n] [--window-ms n]
  */
 import { parseArgs } from 'node:util';
 import { createFpingProbe } from '../src/probes/fping.js';
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     count: { type: 'string', default: '3' },
     'timeout-ms': { type: 'string', default: '1000' },
     'max-batch': { type: 'string' },
+    'window-ms': { type: 'string' },
   },
 });
 const list = (s: string) => s.split(',').map((v) => v.trim()).filter(Boolean);
@@ -31,12 +32,13 @@ const timeoutMs = Number(values['timeout-ms']);
 // The worker's budget for one check (src/worker/check-device.ts: count × timeout + 1 s).
 const budgetMs = count * timeoutMs + 1000;
 const maxBatch = values['max-batch'] === undefined ? undefined : Number(values['max-batch']);
+const batchWindowMs = values['window-ms'] === undefined ? undefined : Number(values['window-ms']);
 
 /** Loopback targets 127.1.x.y, y in 1..250. */
 const address = (i: number) => `127.1.${Math.floor(i / 250) % 256}.${(i % 250) + 1}`;
 
 function build(engine: Engine): Probe {
-  return engine === 'ping' ? createIcmpProbe({ count, timeoutMs }) : createFpingProbe({ count, timeoutMs, maxBatch });
+  return engine === 'ping' ? createIcmpProbe({ count, timeoutMs }) : createFpingProbe({ count, timeoutMs, maxBatch, batchWindowMs });
 }
 
 async function measure(engine: Engine, devices: number, concurrency: number) {

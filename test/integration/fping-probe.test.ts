@@ -70,7 +70,7 @@ describe('fping probe against the real fping binary', () => {
       stream = onStdout ?? (() => {});
       return new Promise<PingRun>((resolve) => (endRun = resolve));
     };
-    const icmp = probe({ run, count: 2 });
+    const icmp = probe({ run, count: 2, batchWindowMs: 20 });
     const answered = icmp.run(target('127.0.0.1', 1), budget());
     const silent = icmp.run(target('127.0.9.9', 2), budget());
     await new Promise((r) => setTimeout(r, 50)); // the batch window
