@@ -14,7 +14,7 @@ export interface ProbeResult {
   /** Human detail for the flip log line, e.g. `0/3 replies`. Never contains a secret. */
   detail: string;
   durationMs: number;
-  /** ICMP: best round-trip time of the replies. */
+  /** ICMP: round-trip time: the best of the replies (ping engine), or of the first reply (fping, which answers then). */
   rttMs?: number;
   /** SNMP: sysUpTime.0 in hundredths of a second (TimeTicks, wraps at 2^32). */
   uptimeTicks?: number;

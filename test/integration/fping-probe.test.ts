@@ -38,13 +38,13 @@ const probe = (opts: Partial<FpingProbeOptions> = {}) => createFpingProbe({ coun
 const targetsOf = (argv: string[] | undefined) => (argv ?? []).slice((argv ?? []).indexOf('--') + 1);
 
 describe('fping probe against the real fping binary', () => {
-  it('reports 127.0.0.1 and other loopback addresses up with their best round-trip time, from one process', async () => {
+  it('reports 127.0.0.1 and other loopback addresses up at their first reply, from one process', async () => {
     const run = countingRunner();
     const icmp = probe({ run });
     const addresses = ['127.0.0.1', '127.1.0.1', '127.1.0.2', '127.2.3.4'];
     const results = await Promise.all(addresses.map((a, i) => icmp.run(target(a, i), budget())));
     for (const result of results) {
-      expect(result).toMatchObject({ kind: 'icmp', outcome: 'up', reason: 'ok', detail: '2/2 replies' });
+      expect(result).toMatchObject({ kind: 'icmp', outcome: 'up', reason: 'ok', detail: 'reply to request 1 of 2' });
       expect(result.rttMs).toBeGreaterThan(0);
     }
     expect(run.calls).toHaveLength(1);
@@ -61,7 +61,7 @@ describe('fping probe against the real fping binary', () => {
     expect(targetsOf(run.calls[0])).toHaveLength(20);
   });
 
-  it("answers a target as soon as all its requests are answered, without waiting for the batch's slowest target", async () => {
+  it("answers a target at its first reply, without waiting for its other requests or the batch's slowest target", async () => {
     // fping 5.1's own lines for a run over a loopback target and one that never answers; the
     // process (and its -C report) ends only when the test says so.
     let endRun: (ran: PingRun) => void = () => {};
@@ -74,9 +74,10 @@ describe('fping probe against the real fping binary', () => {
     const answered = icmp.run(target('127.0.0.1', 1), budget());
     const silent = icmp.run(target('127.0.9.9', 2), budget());
     await new Promise((r) => setTimeout(r, 50)); // the batch window
-    stream('127.0.0.1  : [0], 64 bytes, 0.060 ms (0.060 avg, 0% loss)\n127.0.0.1  : [1], 64 by');
-    stream('tes, 0.010 ms (0.035 avg, 0% loss)\n127.0.9.9  : [0], timed out (NaN avg, 100% loss)\n');
-    expect(await answered).toMatchObject({ outcome: 'up', reason: 'ok', detail: '2/2 replies', rttMs: 0.01 });
+    // A lost first request, then a reply split across two chunks: up at that reply.
+    stream('127.0.0.1  : [0], timed out (NaN avg, 100% loss)\n127.0.0.1  : [1], 64 by');
+    stream('tes, 0.060 ms (0.060 avg, 50% loss)\n127.0.9.9  : [0], timed out (NaN avg, 100% loss)\n');
+    expect(await answered).toMatchObject({ outcome: 'up', reason: 'ok', detail: 'reply to request 2 of 2', rttMs: 0.06 });
 
     let silentSettled = false;
     void silent.then(() => (silentSettled = true));
@@ -100,30 +101,51 @@ describe('fping probe against the real fping binary', () => {
     expect(result.detail).toContain('/nonexistent/fping');
   });
 
-  it('lets one caller leave on abort while the batch answers the others', async () => {
-    const icmp = probe({ count: 3, periodMs: 200, batchWindowMs: 1 });
+  it('lets one caller leave on abort while the batch answers the others, and ends fping once nobody waits', async () => {
+    // fping as the test scripts it: its per-request lines arrive when the test says.
+    let stream: (chunk: string) => void = () => {};
+    let fpingSignal: AbortSignal | undefined;
+    const run: PingRunner = (_file, _args, signal, onStdout) => {
+      stream = onStdout ?? (() => {});
+      fpingSignal = signal;
+      return new Promise<PingRun>((resolve) => signal.addEventListener('abort', () => resolve({ exitCode: null, stdout: '', stderr: '' }), { once: true }));
+    };
+    const icmp = probe({ run, count: 3, batchWindowMs: 1 });
     const leaving = new AbortController();
     const left = icmp.run(target('127.5.0.1', 1), leaving.signal);
     const stayed = icmp.run(target('127.5.0.2', 2), budget());
-    await waitUntil(() => liveFpingChildren() === 1);
+    await waitUntil(() => fpingSignal !== undefined);
     leaving.abort();
     expect(await left).toMatchObject({ outcome: 'error', reason: 'aborted' });
-    expect(await stayed).toMatchObject({ outcome: 'up' });
-    // The answer came from fping's streamed lines; the process ends on its own right after.
-    await waitUntil(() => liveFpingChildren() === 0);
+    expect(fpingSignal?.aborted).toBe(false); // the other caller still waits on this run
+    stream('127.5.0.2  : [0], 64 bytes, 0.050 ms (0.050 avg, 0% loss)\n');
+    expect(await stayed).toMatchObject({ outcome: 'up', rttMs: 0.05 });
+    expect(fpingSignal?.aborted).toBe(true);
   });
 
-  it('kills fping once every caller of a running batch has left', async () => {
+  it('kills the real fping once every caller of a running batch has its answer', async () => {
     const run = countingRunner();
     // 50 echo requests 200 ms apart: fping would run for ten seconds unless it is killed.
     const icmp = probe({ run, count: 50, timeoutMs: 1000, periodMs: 200, batchWindowMs: 1 });
+    const started = performance.now();
+    expect(await icmp.run(target('127.0.0.1'), budget())).toMatchObject({ outcome: 'up', detail: 'reply to request 1 of 50' });
+    await waitUntil(() => liveFpingChildren() === 0);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(run.calls).toHaveLength(1);
+  });
+
+  it('kills the real fping once every caller of a running batch has left', async () => {
     const controller = new AbortController();
+    // The caller leaves the moment fping is spawned, before its first reply can be read.
+    const run = countingRunner((file, args, signal, onStdout) => {
+      const ran = spawnPing(file, args, signal, onStdout);
+      queueMicrotask(() => controller.abort());
+      return ran;
+    });
+    const icmp = probe({ run, count: 50, timeoutMs: 1000, periodMs: 200, batchWindowMs: 1 });
     const pending = icmp.run(target('127.0.0.1'), controller.signal);
-    await waitUntil(() => liveFpingChildren() === 1);
-    controller.abort();
     expect(await pending).toMatchObject({ outcome: 'error', reason: 'aborted' });
     await waitUntil(() => liveFpingChildren() === 0);
-    expect(run.calls).toHaveLength(1);
   });
 });
 
