@@ -31,7 +31,7 @@ const FAMILIES: Family[] = [
     mode: 'full',
     lines: (s, h) => (s.i !== undefined ? `${h},probe="icmp"} ${s.i}\n` : '') + (s.p !== undefined ? `${h},probe="snmp"} ${s.p}\n` : ''),
   },
-  { name: 'icmp_rtt_seconds', help: 'Best ICMP round-trip time of the device\'s last check.', mode: 'full', lines: (s, h) => (s.rtt !== undefined ? `${h}} ${s.rtt}\n` : '') },
+  { name: 'icmp_rtt_seconds', help: 'ICMP round-trip time of the device\'s last check (fping: its first reply; ping: the best reply).', mode: 'full', lines: (s, h) => (s.rtt !== undefined ? `${h}} ${s.rtt}\n` : '') },
   { name: 'device_uptime_seconds', help: 'The device agent\'s sysUpTime at its last SNMP answer.', mode: 'full', lines: (s, h) => (s.up !== undefined ? `${h}} ${s.up}\n` : '') },
 ];
 
