@@ -126,9 +126,9 @@ describe('SNMP timeouts after an event-loop stall (real agent, answers delayed b
   });
 
   it('keeps net-snmp retries: a lost first attempt is re-sent and answered', async () => {
-    const session = judgeTimeoutsAfterStalls(snmp.createSession('127.0.0.1', COMMUNITY, { port: relayPort, timeout: 50, retries: 2, version: snmp.Version2c }));
+    const session = judgeTimeoutsAfterStalls(snmp.createSession('127.0.0.1', COMMUNITY, { port: relayPort, timeout: 60, retries: 4, version: snmp.Version2c }));
     try {
-      // 50 ms per attempt against a 100 ms answer: the first attempt times out, a retry's answer is read.
+      // 60 ms per attempt against a 100 ms answer: the first attempt times out and is re-sent; the answer is read.
       const varbinds = await new Promise<snmp.Varbind[]>((resolve, reject) => session.get(['1.3.6.1.2.1.1.3.0'], (err, vb) => (err ? reject(err) : resolve(vb ?? []))));
       expect(varbinds[0]?.value).toBe(UPTIME);
     } finally {
