@@ -148,7 +148,10 @@ function classify(ran: PingRun, address: string, count: number, where: { probe: 
 
 const firstLine = (text: string): string => (text.split('\n').find((l) => l.trim() !== '') ?? '').trim().slice(0, 200);
 
-export type IcmpPermission = { ok: true } | { ok: false; reason: string; hint: string };
+export type IcmpPermission =
+  | { ok: true }
+  /** `no-reply`: the engine ran but 127.0.0.1 did not answer it. */
+  | { ok: false; kind: 'missing' | 'not-permitted' | 'no-reply' | 'other'; reason: string; hint: string };
 
 export interface IcmpPermissionDeps {
   probe?: Probe;
@@ -170,15 +173,15 @@ export async function checkIcmpPermission(deps: IcmpPermissionDeps = {}): Promis
   const result = await probe.run({ deviceId: 0, address: '127.0.0.1' }, AbortSignal.timeout(5000));
   if (result.outcome === 'up') return { ok: true };
   if (result.reason === 'ping-missing') {
-    return { ok: false, reason: result.detail, hint: 'install the configured ICMP engine (probes.icmp.engine): fping, or iputils-ping for ping (Debian/Ubuntu), or put it on PATH' };
+    return { ok: false, kind: 'missing', reason: result.detail, hint: 'install the configured ICMP engine (probes.icmp.engine): fping, or iputils-ping for ping (Debian/Ubuntu), or put it on PATH' };
   }
   if (result.reason === 'icmp-not-permitted') {
-    return { ok: false, reason: await explainNotPermitted(deps, result.detail), hint: SYSCTL_HINT };
+    return { ok: false, kind: 'not-permitted', reason: await explainNotPermitted(deps, result.detail), hint: SYSCTL_HINT };
   }
   if (result.outcome === 'down') {
-    return { ok: false, reason: `127.0.0.1 did not answer ICMP (${result.detail})`, hint: 'a firewall rule drops ICMP echo on loopback; allow it' };
+    return { ok: false, kind: 'no-reply', reason: `127.0.0.1 did not answer ICMP (${result.detail})`, hint: 'a firewall rule drops ICMP echo on loopback; allow it' };
   }
-  return { ok: false, reason: `${result.reason}: ${result.detail}`, hint: 'run `ping -c 1 127.0.0.1` as the daemon\'s user to see the error' };
+  return { ok: false, kind: 'other', reason: `${result.reason}: ${result.detail}`, hint: 'run `ping -c 1 127.0.0.1` as the daemon\'s user to see the error' };
 }
 
 async function explainNotPermitted(deps: IcmpPermissionDeps, pingSaid: string): Promise<string> {

@@ -27,11 +27,16 @@ export const snmpEngines = {
 
 export type ProbeSet = Partial<Record<ProbeKind, Probe>>;
 
-/** The probes the configuration turns on, built from their settings; a disabled kind is absent. */
-export function createProbes(config: Config): ProbeSet {
+export const icmpSettings = (config: Config): IcmpSettings => ({ count: config.probes.icmp.count, timeoutMs: config.probes.icmp.timeout_ms });
+
+/**
+ * The probes the configuration turns on, built from their settings; a disabled kind is absent.
+ * `icmp: false` leaves ICMP to the caller (the worker picks a working engine at start-up).
+ */
+export function createProbes(config: Config, only: { icmp?: boolean } = {}): ProbeSet {
   const { icmp, snmp } = config.probes;
   const probes: ProbeSet = {};
-  if (icmp.enabled) probes.icmp = icmpEngines[icmp.engine]({ count: icmp.count, timeoutMs: icmp.timeout_ms });
+  if (icmp.enabled && only.icmp !== false) probes.icmp = icmpEngines[icmp.engine](icmpSettings(config));
   if (snmp.enabled) probes.snmp = snmpEngines[snmp.engine]({ port: snmp.port, timeoutMs: snmp.timeout_ms, retries: snmp.retries });
   return probes;
 }

@@ -3,8 +3,9 @@ import type { Config } from '../config/types.js';
 import { InventoryClient } from '../inventory/client.js';
 import { createInventoryHttp } from '../inventory/http.js';
 import type { Logger } from '../log/logger.js';
-import { checkIcmpPermission } from '../probes/icmp.js';
-import { createProbes } from '../probes/registry.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { FPING_DGRAM_HINT, usableIcmpProbe } from '../probes/icmp-engine.js';
+import { createProbes, icmpEngines, icmpSettings } from '../probes/registry.js';
 import type { Probe } from '../probes/types.js';
 import type { ReportJobData } from '../queue/jobs.js';
 import { PendingProbes } from '../queue/pending-probes.js';
@@ -16,8 +17,8 @@ import type { RoleContext, RunningRole } from './types.js';
 /** The worker role: the probe worker (check → hysteresis → flip) and the report worker (PATCH). */
 export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<ReportJobData>): Promise<RunningRole> {
   const { config, logger, metrics, redis, now, store, series, guard } = ctx;
-  const probes = createProbes(config);
-  metrics.icmpPermitted.set((await icmpPermitted(config, probes.icmp, logger)) ? 1 : 0);
+  const probes = createProbes(config, { icmp: false });
+  if (config.probes.icmp.enabled) probes.icmp = await icmpProbe(config, logger, metrics);
   guard.start();
   // The reporter's client does not retry by itself: BullMQ's backoff owns PATCH retries.
   const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: config.inventory.timeout_ms, retries: 0, metrics, logger });
@@ -40,11 +41,18 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
   };
 }
 
-/** Checks the configured ICMP engine itself, so a missing fping is reported as clearly as a denied socket. */
-async function icmpPermitted(config: Config, probe: Probe | undefined, logger: Logger): Promise<boolean> {
-  if (!config.probes.icmp.enabled || !probe) return true;
-  const icmp = await checkIcmpPermission({ probe });
-  if (icmp.ok) return true;
-  logger.error({ component: 'worker', reason: icmp.reason, hint: icmp.hint }, 'ICMP is not permitted: every ICMP probe will be an error and count against no device');
-  return false;
+/**
+ * Checks the configured ICMP engine itself, so a missing fping is reported as clearly as a denied
+ * socket, and an fping that cannot hear replies on this host is replaced by ping (see
+ * usableIcmpProbe) rather than left to call every device down.
+ */
+async function icmpProbe(config: Config, logger: Logger, metrics: Metrics): Promise<Probe> {
+  const icmp = await usableIcmpProbe(config.probes.icmp.engine, (engine) => icmpEngines[engine](icmpSettings(config)));
+  metrics.icmpPermitted.set(icmp.permission.ok ? 1 : 0);
+  if (icmp.fellBackFrom) {
+    logger.error({ component: 'worker', configured: icmp.fellBackFrom, using: icmp.engine, hint: FPING_DGRAM_HINT }, 'fping got no reply from 127.0.0.1 where ping did: checking ICMP with ping instead');
+  } else if (!icmp.permission.ok) {
+    logger.error({ component: 'worker', reason: icmp.permission.reason, hint: icmp.permission.hint }, 'ICMP is not permitted: every ICMP probe will be an error and count against no device');
+  }
+  return icmp.probe;
 }

@@ -110,7 +110,7 @@ describe('systemd unit', () => {
     for (const name of environment.keys()) expect(known).toContain(name);
   });
 
-  it('is hardened: no privileges, no capabilities, read-only OS, limited sockets', () => {
+  it('is hardened: no privileges, no capabilities granted, read-only OS, limited sockets', () => {
     const expected: Record<string, string> = {
       NoNewPrivileges: 'yes',
       ProtectSystem: 'strict',
@@ -124,7 +124,10 @@ describe('systemd unit', () => {
       RestrictSUIDSGID: 'yes',
       LockPersonality: 'yes',
       SystemCallArchitectures: 'native',
-      CapabilityBoundingSet: '',
+      // Bounded, never granted (AmbientCapabilities empty, NoNewPrivileges): lets Debian's
+      // cap_net_raw+ep ping and fping be executed at all (test/integration/icmp-dgram.test.ts).
+      CapabilityBoundingSet: 'CAP_NET_RAW',
+      AmbientCapabilities: '',
     };
     for (const [key, value] of Object.entries(expected)) expect(last(key), key).toBe(value);
     expect(last('DynamicUser') === 'yes' || last('User') !== undefined).toBe(true);
