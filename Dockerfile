@@ -49,9 +49,16 @@ FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 
 # ICMP engines: fping (the default, probes.icmp.engine: fping) and iputils-ping (engine ping);
-# slim images have neither.
+# slim images have neither. Debian gives both the file capability cap_net_raw+ep.
+# - fping keeps it: under plain `docker run` (CAP_NET_RAW in the container's set, no
+#   no_new_privs) it opens a raw socket, the only kind fping 5.1 reads replies on.
+# - ping loses it: where the capability is dropped (Kubernetes `drop: [ALL]`), the kernel will
+#   not even exec a binary whose file capability it cannot grant (EPERM). Without it, ping opens
+#   an ICMP datagram socket under net.ipv4.ping_group_range (the pod sysctl; Docker's default).
+#   The worker falls back to it when fping fails its start-up check (README, Permissions).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends fping iputils-ping \
+ && setcap -r /usr/bin/ping \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/inventory-prober

@@ -4,7 +4,7 @@ import { InventoryClient } from '../inventory/client.js';
 import { createInventoryHttp } from '../inventory/http.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { FPING_DGRAM_HINT, usableIcmpProbe } from '../probes/icmp-engine.js';
+import { usableIcmpProbe } from '../probes/icmp-engine.js';
 import { createProbes, icmpEngines, icmpSettings } from '../probes/registry.js';
 import type { Probe } from '../probes/types.js';
 import type { ReportJobData } from '../queue/jobs.js';
@@ -43,14 +43,15 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
 
 /**
  * Checks the configured ICMP engine itself, so a missing fping is reported as clearly as a denied
- * socket, and an fping that cannot hear replies on this host is replaced by ping (see
- * usableIcmpProbe) rather than left to call every device down.
+ * socket, and an fping that fails where ping works (above all one that cannot hear replies on
+ * this host) is replaced by ping (see usableIcmpProbe) rather than left to call every device down.
  */
 async function icmpProbe(config: Config, logger: Logger, metrics: Metrics): Promise<Probe> {
   const icmp = await usableIcmpProbe(config.probes.icmp.engine, (engine) => icmpEngines[engine](icmpSettings(config)));
   metrics.icmpPermitted.set(icmp.permission.ok ? 1 : 0);
-  if (icmp.fellBackFrom) {
-    logger.error({ component: 'worker', configured: icmp.fellBackFrom, using: icmp.engine, hint: FPING_DGRAM_HINT }, 'fping got no reply from 127.0.0.1 where ping did: checking ICMP with ping instead');
+  if (icmp.fellBack) {
+    const { from, reason, hint } = icmp.fellBack;
+    logger.error({ component: 'worker', configured: from, using: icmp.engine, reason, hint }, 'fping failed its start-up check where ping passed: checking ICMP with ping instead');
   } else if (!icmp.permission.ok) {
     logger.error({ component: 'worker', reason: icmp.permission.reason, hint: icmp.permission.hint }, 'ICMP is not permitted: every ICMP probe will be an error and count against no device');
   }

@@ -26,7 +26,7 @@ const target = { deviceId: 1, address: '127.0.0.1' };
 const fpingAlone = await createFpingProbe(settings).run(target, AbortSignal.timeout(5000));
 const chosen = await usableIcmpProbe('fping', (engine) => icmpEngines[engine](settings));
 const checked = await chosen.probe.run(target, AbortSignal.timeout(5000));
-console.log(JSON.stringify({ fpingAlone, engine: chosen.engine, fellBackFrom: chosen.fellBackFrom ?? null, checked }));
+console.log(JSON.stringify({ fpingAlone, engine: chosen.engine, fellBackFrom: chosen.fellBack?.from ?? null, hint: chosen.fellBack?.hint ?? null, checked }));
 `;
 
 let dir = '';
@@ -55,7 +55,7 @@ describe.skipIf(!canRun)('ICMP engine as an unprivileged daemon with no_new_priv
       { encoding: 'utf8', timeout: 30_000 },
     );
     expect(run.stderr).toBe('');
-    const { fpingAlone, engine, fellBackFrom, checked } = JSON.parse(run.stdout) as Record<string, { outcome?: string; reason?: string } & string>;
+    const { fpingAlone, engine, fellBackFrom, hint, checked } = JSON.parse(run.stdout) as Record<string, { outcome?: string; reason?: string } & string>;
     expect(checked).toMatchObject({ outcome: 'up' });
     if (fpingAlone?.outcome === 'up') {
       // An fping that reads datagram sockets (5.2 or later) stays the engine.
@@ -64,6 +64,7 @@ describe.skipIf(!canRun)('ICMP engine as an unprivileged daemon with no_new_priv
       // Debian 12's fping 5.1: every reply dropped, so without the check every device would be down.
       expect(fpingAlone).toMatchObject({ outcome: 'down', reason: 'no-reply' });
       expect({ engine, fellBackFrom }).toEqual({ engine: 'ping', fellBackFrom: 'fping' });
+      expect(hint).toContain('fping#248');
     }
   });
 });
