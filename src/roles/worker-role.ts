@@ -19,6 +19,7 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
   const { config, logger, metrics, redis, now, store, series, guard } = ctx;
   const probes = createProbes(config, { icmp: false });
   if (config.probes.icmp.enabled) probes.icmp = await icmpProbe(config, logger, metrics);
+  else metrics.icmpPermitted.set(1); // nothing to permit: the alert on 0 must stay quiet
   guard.start();
   // The reporter's client does not retry by itself: BullMQ's backoff owns PATCH retries.
   const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: config.inventory.timeout_ms, retries: 0, metrics, logger });
