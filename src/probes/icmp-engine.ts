@@ -12,7 +12,7 @@ export interface UsableIcmp {
 
 const PING_COST = 'meanwhile each check spawns a ping process (~3 ms of CPU): keep worker.concurrency near 100 and expect about 20,000 devices a minute per 2 cores.';
 
-export const FPING_DGRAM_HINT =
+const FPING_DGRAM_HINT =
   'fping before 5.2 cannot read replies on ICMP datagram sockets (the kernel rewrites the echo identifier and fping drops ' +
   'every reply as not its own: schweikert/fping#248; Debian 12 and 13 ship 5.1). That is the socket it gets under ' +
   'net.ipv4.ping_group_range when its cap_net_raw is ignored (systemd NoNewPrivileges=, Kubernetes allowPrivilegeEscalation: false). ' +
