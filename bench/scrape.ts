@@ -20,6 +20,7 @@ import { MetricsLeader } from '../src/metrics/leader.js';
 import { Metrics } from '../src/metrics/metrics.js';
 import { startHttpServer } from '../src/metrics/server.js';
 import { createStatusRoutes } from '../src/metrics/status-routes.js';
+import { GroupCoverage } from '../src/queue/group-coverage.js';
 import type { ProbeKind, ProbeResult } from '../src/probes/types.js';
 import type { DeviceState } from '../src/status/machine.js';
 import { FlipLog } from '../src/status/flip-log.js';
@@ -124,7 +125,7 @@ async function benchMode(redisUrl: string, mode: PerDeviceMetrics): Promise<Row[
   if (!(await leader.refresh())) throw new Error('could not take the metrics leader key');
   const guard = new MassOutageGuard(redis, PREFIX, { enabled: true, share: 0.5, minDevices: 10, intervalMs: 10_000 });
   const queues = { probe: new Queue('probe', { connection: redis, prefix: PREFIX }), report: new Queue('report', { connection: redis, prefix: PREFIX }) };
-  const routes = createStatusRoutes({ config: () => config, redis, metrics, leader, series: new DeviceSeriesStore(redis, PREFIX), flips: new FlipLog(redis, PREFIX), guard: () => guard, queues });
+  const routes = createStatusRoutes({ config: () => config, redis, metrics, leader, series: new DeviceSeriesStore(redis, PREFIX), flips: new FlipLog(redis, PREFIX), guard: () => guard, queues: () => queues, coverage: new GroupCoverage(redis, PREFIX) });
   const http = await startHttpServer({ registry: metrics.registry, readiness: async () => ({ ready: true, checks: {} }), ...routes }, '127.0.0.1', 0);
   const ttlMs = Math.min(5_000, (config.schedule.interval_seconds * 1000) / 2);
   try {

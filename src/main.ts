@@ -12,9 +12,12 @@ import { MetricsLeader } from './metrics/leader.js';
 import { Metrics } from './metrics/metrics.js';
 import { startHttpServer } from './metrics/server.js';
 import { createStatusRoutes } from './metrics/status-routes.js';
-import { PROBE_QUEUE, REPORT_QUEUE, type ProbeJobData, type ReportJobData } from './queue/jobs.js';
+import { REPORT_QUEUE, type ReportJobData } from './queue/jobs.js';
+import { ProbeQueues } from './queue/probe-queues.js';
 import { connectRedis } from './queue/redis.js';
+import { GroupCoverage } from './queue/group-coverage.js';
 import { startSchedulerRole } from './roles/scheduler-role.js';
+import { routedGroups } from './scheduler/routing.js';
 import type { RoleContext, RunningRole } from './roles/types.js';
 import { startWorkerRole } from './roles/worker-role.js';
 import { FlipLog } from './status/flip-log.js';
@@ -49,12 +52,11 @@ export async function runDaemon(initial: Config, role: Role, logger: Logger, opt
   if (role === 'scheduler') metrics.registry.removeSingleMetric('inventory_prober_icmp_permitted');
   const redis = connectRedis(initial.redis.url, logger, 'main');
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const probeQueue = new Queue<ProbeJobData>(PROBE_QUEUE, { connection: redis, prefix });
+  const onQueueError = (queue: string, err: Error) => logger.warn({ component: 'queue', queue, err: err.message }, 'queue error');
+  const probeQueues = new ProbeQueues(redis, prefix, onQueueError);
   const reportQueue = new Queue<ReportJobData>(REPORT_QUEUE, { connection: redis, prefix });
   // Without a listener BullMQ prints each connection error as a bare stack trace on stderr.
-  for (const queue of [probeQueue, reportQueue]) {
-    queue.on('error', (err) => logger.warn({ component: 'queue', queue: queue.name, err: err.message }, 'queue error'));
-  }
+  reportQueue.on('error', (err) => onQueueError(reportQueue.name, err));
   const store = new StatusStore(redis, prefix);
   const series = new DeviceSeriesStore(redis, prefix);
   const leader = new MetricsLeader(redis, prefix, owner);
@@ -62,10 +64,14 @@ export async function runDaemon(initial: Config, role: Role, logger: Logger, opt
   let config = initial;
   let guard = buildGuard(config, redis);
   const context = (): RoleContext => ({ config, logger, metrics, redis, now, store, series, guard, owner });
-  const startRoles = async (): Promise<Roles> => ({
-    scheduler: role !== 'worker' ? startSchedulerRole(context(), probeQueue) : undefined,
-    worker: role !== 'scheduler' ? await startWorkerRole(context(), reportQueue) : undefined,
-  });
+  const startRoles = async (): Promise<Roles> => {
+    // Every group this process routes to or serves gets its queue (and queue gauges) now.
+    for (const group of [...(role !== 'worker' ? routedGroups(config.routing.rules) : []), ...(role !== 'scheduler' ? config.worker.groups : [])]) probeQueues.get(group);
+    return {
+      scheduler: role !== 'worker' ? startSchedulerRole(context(), probeQueues) : undefined,
+      worker: role !== 'scheduler' ? await startWorkerRole(context(), reportQueue) : undefined,
+    };
+  };
   const stopRoles = async (r: Roles) => {
     // Stop new sweeps first, then let in-flight jobs finish, then release the roles' clients.
     await r.scheduler?.stop();
@@ -87,7 +93,7 @@ export async function runDaemon(initial: Config, role: Role, logger: Logger, opt
   const http = await startHttpServer(
     {
       registry: metrics.registry,
-      ...createStatusRoutes({ config: () => config, redis, metrics, leader, guard: () => guard, series, flips: new FlipLog(redis, prefix), queues: { probe: probeQueue, report: reportQueue }, reloader }),
+      ...createStatusRoutes({ config: () => config, redis, metrics, leader, guard: () => guard, series, flips: new FlipLog(redis, prefix), queues: () => ({ ...probeQueues.byName(), report: reportQueue }), coverage: new GroupCoverage(redis, prefix), reloader }),
       readiness: () =>
         checkReadiness({
           redis,
@@ -106,7 +112,7 @@ export async function runDaemon(initial: Config, role: Role, logger: Logger, opt
   const shutdown = new Shutdown(logger, initial.shutdown.grace_seconds * 1000);
   shutdown.add('roles', () => stopRoles(roles));
   shutdown.add('leader', () => leader.stop());
-  shutdown.add('queues', () => Promise.all([probeQueue.close(), reportQueue.close()]));
+  shutdown.add('queues', () => Promise.all([probeQueues.close(), reportQueue.close()]));
   shutdown.add('http', () => http.close());
   shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()));
   shutdown.installSignalHandlers();

@@ -21,6 +21,8 @@ const ENV_OVERRIDES = {
   REDIS_URL: 'redis.url',
   METRICS_PORT: 'metrics.port',
   LOG_LEVEL: 'log.level',
+  // A comma-separated list (`WORKER_GROUPS=site-a,site-b`): one image, one config, per-site env.
+  WORKER_GROUPS: 'worker.groups',
 } as const;
 
 interface SecretSpec {
@@ -167,9 +169,15 @@ function envLayer(env: NodeJS.ProcessEnv): object {
     const value = env[name];
     // Empty means unset: orchestrators often template `FOO=` for an absent value.
     if (value === undefined || value === '') continue;
-    setPath(layer, key, name === 'METRICS_PORT' && /^\d+$/.test(value) ? Number(value) : value);
+    setPath(layer, key, parseEnvValue(name, value));
   }
   return layer;
+}
+
+function parseEnvValue(name: string, value: string): unknown {
+  if (name === 'METRICS_PORT' && /^\d+$/.test(value)) return Number(value);
+  if (name === 'WORKER_GROUPS') return value.split(',').map((g) => g.trim()).filter((g) => g !== '');
+  return value;
 }
 
 /** Names the variable behind a bad value, so the operator looks in the right place. */

@@ -1,6 +1,7 @@
 import { Cron } from 'croner';
 import { DEFAULTS } from './defaults.js';
 import { Reader, type ConfigProblem } from './reader.js';
+import { readRoutingRules, readWorkerGroups } from './routing.js';
 import type { Config, SnmpVersion } from './types.js';
 
 export type { ConfigProblem } from './reader.js';
@@ -86,6 +87,7 @@ function readDraft(r: Reader, options: ValidateOptions) {
         },
       },
     },
+    routing: { rules: readRoutingRules(r) },
     status: {
       down_after: r.int('status.down_after', 1),
       up_after: r.int('status.up_after', 1),
@@ -95,7 +97,11 @@ function readDraft(r: Reader, options: ValidateOptions) {
         min_devices: r.int('status.mass_outage.min_devices', 1),
       },
     },
-    worker: { concurrency: r.int('worker.concurrency', 1, 10_000), batch_size: r.int('worker.batch_size', 1, 1_000) },
+    worker: {
+      concurrency: r.int('worker.concurrency', 1, 10_000),
+      batch_size: r.int('worker.batch_size', 1, 1_000),
+      groups: readWorkerGroups(r),
+    },
     reporter: {
       patches_per_second: r.positiveNumber('reporter.patches_per_second'),
       attempts: r.int('reporter.attempts', 1),

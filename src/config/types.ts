@@ -14,6 +14,16 @@ export type IcmpEngine = 'ping' | 'fping';
 /** SNMP: a net-snmp session (socket) per probe, or one shared socket for every v1/v2c GET. */
 export type SnmpEngine = 'session-per-probe' | 'shared';
 
+/**
+ * One routing rule: devices it matches are checked from its groups. An empty `match` list matches
+ * every organization (or type); `quorum` says how many groups must hold a device Down.
+ */
+export interface RoutingRule {
+  match: { organization: number[]; type: number[] };
+  groups: string[];
+  quorum?: number;
+}
+
 export interface SnmpV3Config {
   user: string;
   auth_protocol: SnmpAuthProtocol;
@@ -56,6 +66,8 @@ export interface Config {
       engine: SnmpEngine;
     };
   };
+  /** Which probe groups (site-local worker pools) check which devices; first matching rule wins. */
+  routing: { rules: RoutingRule[] };
   status: {
     down_after: number;
     up_after: number;
@@ -66,6 +78,8 @@ export interface Config {
     concurrency: number;
     /** Devices per probe job: the scheduler groups devices of the same phase second into one job. */
     batch_size: number;
+    /** The probe groups this process takes work from (each is its own probe queue). */
+    groups: string[];
   };
   reporter: { patches_per_second: number; attempts: number; backoff_ms: number; max_backoff_ms: number };
   metrics: { port: number; host: string; per_device: PerDeviceMetrics };

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Device } from '../inventory/device.js';
 import type { ProbeKind, ProbeResult } from '../probes/types.js';
-import type { DeviceState } from '../status/machine.js';
+import type { DeviceState, DeviceStatus } from '../status/machine.js';
 
 /** Why a device is down, as a label value: which probes failed. */
 export type DownReason = 'icmp' | 'snmp' | 'both' | 'unknown';
@@ -20,6 +20,7 @@ export interface DeviceSeries {
   p?: 0 | 1; // snmp probe success (full)
   rtt?: number; // icmp rtt seconds (full)
   up?: number; // sysUpTime seconds (full)
+  g?: Record<string, 0 | 1>; // devices several groups vote on: each group's verdict, 1 up, 0 down
 }
 
 /**
@@ -38,10 +39,10 @@ export class DeviceSeriesStore {
   }
 
   /** One write for all of a probe job's devices. */
-  async record(checked: { device: Device; state: DeviceState; results: Partial<Record<ProbeKind, ProbeResult>> }[]): Promise<void> {
+  async record(checked: { device: Device; state: DeviceState; results: Partial<Record<ProbeKind, ProbeResult>>; votes?: Record<string, DeviceStatus> }[]): Promise<void> {
     if (checked.length === 0) return;
     const fields: Record<string, string> = {};
-    for (const c of checked) fields[String(c.device.id)] = JSON.stringify(seriesOf(c.device, c.state, c.results));
+    for (const c of checked) fields[String(c.device.id)] = JSON.stringify(seriesOf(c.device, c.state, c.results, c.votes));
     await this.redis.hset(this.key, fields);
   }
 
@@ -94,7 +95,7 @@ function downReason(results: Partial<Record<ProbeKind, ProbeResult>>): DownReaso
   return 'unknown';
 }
 
-function seriesOf(device: Device, state: DeviceState, results: Partial<Record<ProbeKind, ProbeResult>>): DeviceSeries {
+function seriesOf(device: Device, state: DeviceState, results: Partial<Record<ProbeKind, ProbeResult>>, votes?: Record<string, DeviceStatus>): DeviceSeries {
   const series: DeviceSeries = {
     id: device.id,
     n: device.name,
@@ -111,5 +112,6 @@ function seriesOf(device: Device, state: DeviceState, results: Partial<Record<Pr
   if (results.snmp && results.snmp.outcome !== 'error') series.p = results.snmp.outcome === 'up' ? 1 : 0;
   if (results.icmp?.rttMs !== undefined) series.rtt = results.icmp.rttMs / 1000;
   if (state.uptimeTicks !== undefined) series.up = Math.floor(state.uptimeTicks / 100);
+  if (votes) series.g = Object.fromEntries(Object.entries(votes).map(([g, v]) => [g, v === 'up' ? 1 : 0]));
   return series;
 }

@@ -8,6 +8,8 @@ export interface FleetSnapshot {
   counts: FleetCounts;
   /** Down devices for the status page, longest down first, capped. */
   down: DeviceSeries[];
+  /** Up devices whose voting groups disagree (some hold them Down, too few to make them Down). */
+  split: DeviceSeries[];
 }
 
 const MAX_DOWN_LISTED = 500;
@@ -32,9 +34,11 @@ export function createCachedSnapshot(series: DeviceSeriesStore, config: () => Co
 
 async function build(series: DeviceSeriesStore, config: Config): Promise<FleetSnapshot> {
   const down: DeviceSeries[] = [];
+  const split: DeviceSeries[] = [];
   const { parts, counts } = await renderDeviceSeries(series.scan(), config.metrics.per_device, (s) => {
     if (s.s === 0 && down.length < MAX_DOWN_LISTED) down.push(s);
+    else if (s.s === 1 && s.g && Object.values(s.g).includes(0) && split.length < MAX_DOWN_LISTED) split.push(s);
   });
   down.sort((a, b) => a.c - b.c);
-  return { exposition: parts, counts, down };
+  return { exposition: parts, counts, down, split };
 }

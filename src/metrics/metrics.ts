@@ -32,6 +32,8 @@ export class Metrics {
   readonly patchFailuresTotal: Counter<'reason'>;
   readonly patchQueueDepth: Gauge;
   readonly queueJobs: Gauge<'queue' | 'state'>;
+  readonly groupDevices: Gauge<'group'>;
+  readonly groupDevicesNotProbed: Gauge<'group'>;
   readonly icmpPermitted: Gauge;
   readonly configLastReloadSuccessful: Gauge;
   readonly configLastReloadSuccessTimestampSeconds: Gauge;
@@ -172,6 +174,18 @@ export class Metrics {
       name: `${P}queue_jobs`,
       help: 'Jobs in the BullMQ queues, by queue and state.',
       labelNames: ['queue', 'state'],
+      registers: r,
+    });
+    this.groupDevices = new Gauge({
+      name: `${P}group_devices`,
+      help: 'Devices the last sweep routed to each probe group (a device several groups vote on counts in each).',
+      labelNames: ['group'],
+      registers: r,
+    });
+    this.groupDevicesNotProbed = new Gauge({
+      name: `${P}group_devices_not_probed`,
+      help: 'Devices of each probe group that no worker of the group checked for two cycles (as of the last sweep); they keep their status.',
+      labelNames: ['group'],
       registers: r,
     });
   }

@@ -1,20 +1,24 @@
 import type { DeviceSeries } from './device-series.js';
 import type { FlipRecord } from '../status/flip-log.js';
+import type { GroupFigures } from '../queue/group-coverage.js';
+import { groupsSection, splitTable, votesOf } from './status-page-groups.js';
+import { esc, when } from './html.js';
 
 export interface StatusPageData {
   up: number;
   down: number;
   unknown: number;
   downDevices: DeviceSeries[];
+  /** Up devices some of whose voting groups hold them Down. */
+  split: DeviceSeries[];
+  /** Probe groups of the last sweep: devices routed, devices not probed. */
+  groups: Record<string, GroupFigures>;
   flips: FlipRecord[];
   lastSweep?: Record<string, number>;
   intervalSeconds: number;
 }
 
-const esc = (v: unknown) =>
-  String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
-const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
 
 /**
  * The status page at `/`: one self-contained HTML document (no scripts from elsewhere, no build
@@ -37,9 +41,12 @@ table{border-collapse:collapse;margin-top:.4rem}td,th{border-bottom:1px solid #d
 <div class="count up" id="count-up"><b>${d.up}</b>Up</div>
 <div class="count down${d.down > 0 ? ' some' : ''}" id="count-down"><b>${d.down}</b>Down</div>
 <div class="count" id="count-unknown"><b>${d.unknown}</b>Unknown</div>
+<div class="count${notProbed(d) > 0 ? ' down some' : ''}" id="count-not-probed"><b>${notProbed(d)}</b>Not probed</div>
 </section>
 <h2>Down now</h2>
 ${downTable(d.downDevices)}
+${splitTable(d.split)}
+${groupsSection(d.groups)}
 <h2>Last flips</h2>
 ${flipTable(d.flips)}
 <h2>Last sweep</h2>
@@ -49,10 +56,13 @@ ${sweepFigures(d.lastSweep)}
 `;
 }
 
+/** Devices no live worker of their group checks: shown, never flipped. */
+const notProbed = (d: StatusPageData) => Object.values(d.groups).reduce((n, g) => n + g.notProbed, 0);
+
 function downTable(devices: DeviceSeries[]): string {
   if (devices.length === 0) return '<p id="down-none">No device is down.</p>';
   const rows = devices
-    .map((s) => `<tr><td>${esc(s.n)}</td><td>${esc(s.o)}</td><td>${esc(s.t)}</td><td>${when(s.c * 1000)}</td><td>${esc(s.r)}</td><td>${esc(s.w)}</td></tr>`)
+    .map((s) => `<tr><td>${esc(s.n)}</td><td>${esc(s.o)}</td><td>${esc(s.t)}</td><td>${when(s.c * 1000)}</td><td>${esc(s.r)}</td><td>${esc(s.w)}${s.g ? ` <span class="muted">(${esc(votesOf(s.g))})</span>` : ''}</td></tr>`)
     .join('\n');
   return `<table id="down"><thead><tr><th>Device</th><th>Organization</th><th>Type</th><th>Down since</th><th>Failed</th><th>Why</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }
@@ -60,7 +70,7 @@ function downTable(devices: DeviceSeries[]): string {
 function flipTable(flips: FlipRecord[]): string {
   if (flips.length === 0) return '<p id="flips-none">No flip yet.</p>';
   const rows = flips
-    .map((f) => `<tr><td>${when(f.atMs)}</td><td>${esc(f.device)}</td><td>${esc(f.organization)}</td><td>${esc(f.from)} → ${esc(f.to)}</td><td>${esc(f.reason)}</td></tr>`)
+    .map((f) => `<tr><td>${when(f.atMs)}</td><td>${esc(f.device)}</td><td>${esc(f.organization)}</td><td>${esc(f.from)} → ${esc(f.to)}</td><td>${esc(f.reason)}${f.groups ? ` <span class="muted">(${esc(votesOf(f.groups))})</span>` : ''}</td></tr>`)
     .join('\n');
   return `<table id="flips"><thead><tr><th>When</th><th>Device</th><th>Organization</th><th>Flip</th><th>Reason</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }

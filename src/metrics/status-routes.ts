@@ -13,6 +13,7 @@ import type { MassOutageGuard } from '../status/mass-outage-guard.js';
 import type { ConfigReloader } from '../lifecycle/reload.js';
 import type { HttpDeps } from './server.js';
 import { lastSweepKey } from '../lifecycle/readiness.js';
+import type { GroupCoverage, GroupsSummary } from '../queue/group-coverage.js';
 
 export interface StatusRouteDeps {
   /** Getters: a reload swaps the config and the guard under a running server. */
@@ -24,7 +25,9 @@ export interface StatusRouteDeps {
   flips: FlipLog;
   guard: () => MassOutageGuard;
   reloader?: ConfigReloader;
-  queues: Record<string, Queue>;
+  /** Getter: the probe queues open at scrape time (one per group), plus `report`. */
+  queues: () => Record<string, Queue>;
+  coverage: GroupCoverage;
 }
 
 /**
@@ -41,7 +44,9 @@ export function createStatusRoutes(deps: StatusRouteDeps): Pick<HttpDeps, 'befor
       const last = Number(await deps.redis.get(lastSweepKey(deps.config().redis.prefix)));
       if (last > 0) deps.metrics.lastSweepSuccessTimestampSeconds.set(last / 1000);
       deps.metrics.flipsHeld.set(await deps.guard().heldRecently());
-      await refreshQueueGauges(deps.metrics, deps.queues, deps.queues.report);
+      const queues = deps.queues();
+      await refreshQueueGauges(deps.metrics, queues, queues.report);
+      setGroupGauges(deps.metrics, await deps.coverage.readSummary());
     },
     extraMetrics: async () => (deps.leader.isLeader ? (await snapshot()).exposition : []),
     routes: {
@@ -66,10 +71,11 @@ export function createStatusRoutes(deps: StatusRouteDeps): Pick<HttpDeps, 'befor
 
 async function statusData(deps: StatusRouteDeps, fleet: FleetSnapshot) {
   const prefix = deps.config().redis.prefix;
-  const [listed, lastSweepRaw, flips] = await Promise.all([
+  const [listed, lastSweepRaw, flips, groups] = await Promise.all([
     deps.redis.scard(`${prefix}:fleet:current`),
     deps.redis.get(`${prefix}:sweep:last_summary`),
     deps.flips.recent(20),
+    deps.coverage.readSummary(),
   ]);
   let lastSweep: Record<string, number> | undefined;
   try {
@@ -82,8 +88,20 @@ async function statusData(deps: StatusRouteDeps, fleet: FleetSnapshot) {
     down: fleet.counts.down,
     unknown: Math.max(0, listed - fleet.counts.up - fleet.counts.down),
     downDevices: fleet.down,
+    split: fleet.split,
+    groups: groups?.groups ?? {},
     flips,
     lastSweep,
     intervalSeconds: deps.config().schedule.interval_seconds,
   };
+}
+
+/** The groups of the last sweep only: a group no rule routes to any more disappears. */
+function setGroupGauges(metrics: Metrics, summary: GroupsSummary | undefined): void {
+  metrics.groupDevices.reset();
+  metrics.groupDevicesNotProbed.reset();
+  for (const [group, figures] of Object.entries(summary?.groups ?? {})) {
+    metrics.groupDevices.set({ group }, figures.devices);
+    metrics.groupDevicesNotProbed.set({ group }, figures.notProbed);
+  }
 }

@@ -3,11 +3,28 @@ import type { Device } from '../inventory/device.js';
 export const PROBE_QUEUE = 'probe';
 export const REPORT_QUEUE = 'report';
 
+/** The group of every device no routing rule matches, and of every worker not told otherwise. */
+export const DEFAULT_GROUP = 'default';
+
+/**
+ * Each probe group is its own BullMQ queue, so a worker only ever receives its groups' devices.
+ * The default group keeps the historical queue name: existing deployments and dashboards go on.
+ */
+export const probeQueueName = (group: string): string => (group === DEFAULT_GROUP ? PROBE_QUEUE : `${PROBE_QUEUE}-${group}`);
+
+/** Several groups check one device; it is Down once `downAt` of them hold it Down. */
+export interface Quorum {
+  groups: string[];
+  downAt: number;
+}
+
 /** One device to check, as the sweep saw it. */
 export interface DeviceToCheck {
   device: Device;
   /** When the sweep read the device's page: orders its inventory status against our own writes. */
   observedAtMs: number;
+  /** Present when several groups vote on this device. */
+  quorum?: Quorum;
 }
 
 /** One probe job: the devices of one phase slot (up to `worker.batch_size`), read by one sweep. */
@@ -15,6 +32,8 @@ export interface ProbeJobData {
   devices: DeviceToCheck[];
   /** Identifies the sweep (cycle start, ms since epoch) for logs and the pending-probe claims. */
   cycle: number;
+  /** The probe group whose queue holds the job; absent in jobs queued before groups existed. */
+  group?: string;
 }
 
 /** "Make the inventory agree with the confirmed status of this device." The job carries no status:

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { DEFAULT_GROUP } from './jobs.js';
 
 // Claims each id not pending, or pending only from a sweep older than ARGV[2] (a claim whose job
 // was lost: the add failed after the claim, or the job failed while Redis was unreachable).
@@ -28,15 +29,20 @@ return 0
  * sweep claims a device before queueing it, the worker releases the claim after the check. A
  * device whose check from an earlier sweep has not run yet is left out of this sweep, so slow
  * workers never pile up a backlog and no device is checked twice for one cycle.
+ *
+ * Claims are per probe group: a device several groups vote on is pending once in each of them,
+ * and one group's dead workers never hold back another group's checks of the same device.
  */
 export class PendingProbes {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    readonly group: string = DEFAULT_GROUP,
   ) {}
 
+  /** The default group keeps the key it had before groups existed, so an upgrade keeps its claims. */
   get key(): string {
-    return `${this.prefix}:probe:pending`;
+    return this.group === DEFAULT_GROUP ? `${this.prefix}:probe:pending` : `${this.prefix}:probe:pending:${this.group}`;
   }
 
   /**
@@ -56,4 +62,14 @@ export class PendingProbes {
   async forget(ids: string[]): Promise<void> {
     if (ids.length > 0) await this.redis.hdel(this.key, ...ids);
   }
+}
+
+/** Per-group pending claims, one object per group for the life of the process. */
+export function pendingByGroup(redis: Redis, prefix: string): (group: string) => PendingProbes {
+  const byGroup = new Map<string, PendingProbes>();
+  return (group) => {
+    let pending = byGroup.get(group);
+    if (!pending) byGroup.set(group, (pending = new PendingProbes(redis, prefix, group)));
+    return pending;
+  };
 }

@@ -12,7 +12,7 @@ export interface EnqueueResult {
 
 export const NOTHING_ENQUEUED: Readonly<EnqueueResult> = Object.freeze({ added: 0, alreadyPending: 0 });
 
-/** Where one batch of devices goes: its sweep, its phase slot and the claims that dedupe it. */
+/** Where one batch of devices goes: its sweep, its phase slot and the claims (of its group) that dedupe it. */
 export interface ProbeBatchTarget {
   queue: Queue<ProbeJobData>;
   pending: PendingProbes;
@@ -30,11 +30,12 @@ export interface ProbeBatchTarget {
 export async function enqueueProbeBatch(target: ProbeBatchTarget, devices: DeviceToCheck[], nowMs: number): Promise<EnqueueResult> {
   if (devices.length === 0) return NOTHING_ENQUEUED;
   const { queue, pending, cycle, slot } = target;
+  const group = pending.group;
   const claimed = await pending.claim(cycle, devices.map((d) => d.device.id), target.staleClaimMs);
   const mine = devices.filter((d) => claimed.has(d.device.id));
   if (mine.length > 0) {
     try {
-      await queue.add('probe', { devices: mine, cycle }, {
+      await queue.add('probe', { devices: mine, cycle, group }, {
         // Unique per call, so a retried add never collides with a job still in the queue.
         jobId: `${cycle}-${slot}-${randomUUID().slice(0, 8)}`,
         delay: slotDelayMs(slot, cycle, nowMs),

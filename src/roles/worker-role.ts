@@ -8,13 +8,14 @@ import { usableIcmpProbe } from '../probes/icmp-engine.js';
 import { createProbes, icmpEngines, icmpSettings } from '../probes/registry.js';
 import type { Probe } from '../probes/types.js';
 import type { ReportJobData } from '../queue/jobs.js';
-import { PendingProbes } from '../queue/pending-probes.js';
+import { GroupCoverage } from '../queue/group-coverage.js';
+import { pendingByGroup } from '../queue/pending-probes.js';
 import { startReportWorker } from '../reporter/report-worker.js';
 import { FlipLog } from '../status/flip-log.js';
-import { startProbeWorker } from '../worker/probe-worker.js';
+import { startProbeWorkers } from '../worker/probe-worker.js';
 import type { RoleContext, RunningRole } from './types.js';
 
-/** The worker role: the probe worker (check → hysteresis → flip) and the report worker (PATCH). */
+/** The worker role: a probe worker per served group (check → hysteresis → flip) and the report worker (PATCH). */
 export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<ReportJobData>): Promise<RunningRole> {
   const { config, logger, metrics, redis, now, store, series, guard } = ctx;
   const probes = createProbes(config, { icmp: false });
@@ -26,7 +27,12 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
   const inventory = new InventoryClient(http);
   const flips = new FlipLog(redis, config.redis.prefix);
   const workers: Worker[] = [
-    startProbeWorker({ config, probes, store, pending: new PendingProbes(redis, config.redis.prefix), series, flips, guard, reportQueue, metrics, logger, now }, redis, config.redis.prefix),
+    ...startProbeWorkers(
+      { config, probes, store, pending: pendingByGroup(redis, config.redis.prefix), coverage: new GroupCoverage(redis, config.redis.prefix), series, flips, guard, reportQueue, metrics, logger, now },
+      redis,
+      config.redis.prefix,
+      config.worker.groups,
+    ),
     startReportWorker({ config, inventory, store, metrics, logger, now }, redis, config.redis.prefix),
   ];
   return {

@@ -1,4 +1,3 @@
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/types.js';
 import type { InventoryClient } from '../inventory/client.js';
@@ -8,12 +7,13 @@ import { lastSweepKey } from '../lifecycle/readiness.js';
 import type { Logger } from '../log/logger.js';
 import type { DeviceSeriesStore } from '../metrics/device-series.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { ProbeJobData } from '../queue/jobs.js';
+import type { GroupCoverage } from '../queue/group-coverage.js';
 import type { PendingProbes } from '../queue/pending-probes.js';
-import { enqueueProbeBatch } from '../queue/probe-queue.js';
+import type { ProbeQueues } from '../queue/probe-queues.js';
 import type { StatusStore } from '../status/store.js';
 import { FleetMembership } from './fleet-membership.js';
-import { ProbeBatcher } from './probe-batcher.js';
+import { GroupDispatch } from './group-dispatch.js';
+import { routedGroups } from './routing.js';
 import { BoundedSet, runSweep, type SweepPage, type SweepSummary } from './sweep.js';
 
 export interface CycleSweepDeps {
@@ -21,8 +21,10 @@ export interface CycleSweepDeps {
   redis: Redis;
   inventory: InventoryClient;
   details: DetailsCache;
-  probeQueue: Queue<ProbeJobData>;
-  pending: PendingProbes;
+  queues: ProbeQueues;
+  /** Pending claims of one probe group. */
+  pending: (group: string) => PendingProbes;
+  coverage: GroupCoverage;
   series: DeviceSeriesStore;
   store: StatusStore;
   metrics: Metrics;
@@ -55,9 +57,9 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
     }
   };
   return async (cycle, intervalMs, signal) => {
-    const batcher = new ProbeBatcher(
+    const batcher = new GroupDispatch(
+      { rules: config.routing.rules, queues: deps.queues, pending: deps.pending, coverage: deps.coverage, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs },
       { cycleStartMs: cycle, intervalMs, spread: config.schedule.spread, batchSize: config.worker.batch_size },
-      (slot, devices, nowMs) => enqueueProbeBatch({ queue: deps.probeQueue, pending: deps.pending, cycle, slot, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs }, devices, nowMs),
     );
     const dispatch = async (devices: Device[], observedAtMs: number) => {
       await membership.add(cycle, devices.map((d) => d.id));
@@ -77,6 +79,7 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
     if (summary.countChanges > 0) await membership.discard(cycle);
     else await retire(deps, await membership.commit(cycle));
     await redis.multi().set(lastSweepKey(prefix), String(now())).set(lastSweepSummaryKey(prefix), JSON.stringify({ ...summary, atMs: now() })).exec();
+    await deps.coverage.writeSummary({ atMs: now(), groups: batcher.groups() });
     return summary;
   };
 }
@@ -84,7 +87,9 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
 async function retire(deps: CycleSweepDeps, removed: string[]): Promise<void> {
   if (removed.length === 0) return;
   await deps.series.remove(removed);
-  await deps.pending.forget(removed);
+  const groups = routedGroups(deps.config.routing.rules);
+  await Promise.all(groups.map((g) => deps.pending(g).forget(removed)));
+  await deps.coverage.forget(groups, removed);
   await Promise.all(removed.map((id) => deps.store.forget(Number(id))));
   deps.logger.info({ devices: removed.length, sample: removed.slice(0, 10) }, 'devices no longer in the inventory: series and state dropped');
 }

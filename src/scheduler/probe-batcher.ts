@@ -1,5 +1,5 @@
 import type { Device } from '../inventory/device.js';
-import type { DeviceToCheck } from '../queue/jobs.js';
+import type { DeviceToCheck, Quorum } from '../queue/jobs.js';
 import { NOTHING_ENQUEUED, type EnqueueResult } from '../queue/probe-queue.js';
 import { PHASE_SLOT_MS, phaseSlot } from './phase.js';
 
@@ -29,14 +29,15 @@ export class ProbeBatcher {
     private readonly sendBatch: SendBatch,
   ) {}
 
-  async add(devices: Device[], observedAtMs: number, nowMs: number): Promise<EnqueueResult> {
+  /** `quorum` travels with each device: the groups that vote on it, and how many make it Down. */
+  async add(devices: Device[], observedAtMs: number, nowMs: number, quorum?: Quorum): Promise<EnqueueResult> {
     const { intervalMs, spread, batchSize } = this.settings;
     const ready: [number, DeviceToCheck[]][] = [];
     for (const device of devices) {
       const slot = phaseSlot(device.id, intervalMs, spread);
       const batch = this.slots.get(slot) ?? [];
       if (batch.length === 0) this.slots.set(slot, batch);
-      batch.push({ device, observedAtMs });
+      batch.push(quorum ? { device, observedAtMs, quorum } : { device, observedAtMs });
       if (batch.length >= batchSize) {
         ready.push([slot, batch]);
         this.slots.delete(slot);

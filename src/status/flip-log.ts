@@ -8,6 +8,8 @@ export interface FlipRecord {
   from: string;
   to: string;
   reason: string;
+  /** Devices several groups vote on: what each group held when the device flipped. */
+  groups?: Record<string, string>;
 }
 
 const KEEP = 50;

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { applyCheck, SEEDED_REASON, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
+import { applyQuorumCheck, type QuorumRule, type Votes } from './quorum.js';
 
 /** A device's hysteresis state plus what the inventory says and what we last wrote to it. */
 export interface StoredState extends DeviceState {
@@ -9,6 +10,8 @@ export interface StoredState extends DeviceState {
   /** The last status a PATCH wrote successfully, and when. */
   written?: DeviceStatus;
   writtenAtMs?: number;
+  /** Devices several groups vote on: each group's own hysteresis state, by group name. */
+  groups?: Record<string, DeviceState>;
 }
 
 export interface Observation {
@@ -49,19 +52,17 @@ export class StatusStore {
   }
 
   /** Runs one check through the hysteresis and records the inventory's status seen with it. */
-  async apply(
-    deviceId: number,
-    observation: Observation,
-    check: Check,
-    thresholds: Thresholds,
-    holdDown?: () => Promise<boolean>,
-  ): Promise<Applied> {
+  async apply(deviceId: number, observation: Observation, check: Check, thresholds: Thresholds, holdDown?: () => Promise<boolean>): Promise<Applied> {
+    return this.applyRecord({ deviceId, observation, check }, thresholds, holdDown);
+  }
+
+  private async applyRecord(record: DeviceCheckRecord, thresholds: Thresholds, holdDown?: () => Promise<boolean>): Promise<Applied> {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const raw = await this.redis.hgetall(this.key(deviceId));
-      const applied = await decide(raw, { deviceId, observation, check }, thresholds, holdDown);
-      if (await this.cas(deviceId, raw.v ?? '0', applied.state)) return applied;
+      const raw = await this.redis.hgetall(this.key(record.deviceId));
+      const applied = await decide(raw, record, thresholds, holdDown);
+      if (await this.cas(record.deviceId, raw.v ?? '0', applied.state)) return applied;
     }
-    throw new Error(`device ${deviceId}: state kept changing under concurrent checks`);
+    throw new Error(`device ${record.deviceId}: state kept changing under concurrent checks`);
   }
 
   /**
@@ -81,7 +82,7 @@ export class StatusStore {
       checks.map(async (c, i) => {
         const [err, ok] = writes[i] ?? [];
         if (!err && ok === 1) return (planned[i] as { applied: Applied }).applied;
-        return this.apply(c.deviceId, c.observation, c.check, thresholds, holdDown);
+        return this.applyRecord(c, thresholds, holdDown);
       }),
     );
   }
@@ -109,9 +110,13 @@ export interface DeviceCheckRecord {
   deviceId: number;
   observation: Observation;
   check: Check;
+  /** The group that ran the check; with `quorum`, its verdict is one vote among the rule's groups. */
+  group?: string;
+  quorum?: QuorumRule;
 }
 
-export type Applied = Transition & { state: StoredState };
+/** `votes` is set for devices several groups vote on: what each group holds. */
+export type Applied = Transition & { state: StoredState; votes?: Votes };
 
 /**
  * The state machine over one stored state. `holdDown` is asked only when the check would flip
@@ -120,9 +125,29 @@ export type Applied = Transition & { state: StoredState };
 async function decide(raw: Record<string, string>, c: DeviceCheckRecord, thresholds: Thresholds, holdDown?: () => Promise<boolean>): Promise<Applied> {
   const prev = decode(raw);
   const seed: DeviceStatus = c.observation.status === false ? 'down' : 'up';
+  if (c.quorum && c.group) return decideQuorum(prev, { ...c, group: c.group, quorum: c.quorum }, seed, thresholds, holdDown);
   let transition = applyCheck(prev, seed, c.check, thresholds);
   if (transition.flip?.to === 'down' && holdDown && (await holdDown())) transition = applyCheck(prev, seed, c.check, thresholds, true);
   return { ...transition, state: { ...prev, ...transition.next, ...freshest(prev, c.observation) } };
+}
+
+/**
+ * The checking group's hysteresis runs on its own state; the device follows the groups' votes.
+ * All of it lives in the device's one hash, so the compare-and-set covers the votes too: two
+ * groups recording at once cannot both flip the device (one PATCH per real flip).
+ */
+async function decideQuorum(
+  prev: StoredState | undefined,
+  c: DeviceCheckRecord & { group: string; quorum: QuorumRule },
+  seed: DeviceStatus,
+  thresholds: Thresholds,
+  holdDown?: () => Promise<boolean>,
+): Promise<Applied> {
+  const groups = prev?.groups ?? {};
+  let t = applyQuorumCheck(prev, groups, c.group, seed, c.check, c.quorum, thresholds);
+  if (t.flip?.to === 'down' && holdDown && (await holdDown())) t = applyQuorumCheck(prev, groups, c.group, seed, c.check, c.quorum, thresholds, true);
+  const { group, ...transition } = t;
+  return { ...transition, state: { ...prev, ...t.next, groups: { ...groups, [c.group]: group }, ...freshest(prev, c.observation) } };
 }
 
 function freshest(prev: StoredState | undefined, obs: Observation): Pick<StoredState, 'observed' | 'observedAtMs'> {
@@ -164,6 +189,7 @@ function encode(s: StoredState): Record<string, string> {
   if (s.uptimeAtMs !== undefined) out.ua = String(s.uptimeAtMs);
   if (s.observed !== undefined) out.ob = s.observed;
   if (s.observedAtMs !== undefined) out.oa = String(s.observedAtMs);
+  for (const [group, g] of Object.entries(s.groups ?? {})) out[`${GROUP_FIELD}${group}`] = JSON.stringify(g);
   return out;
 }
 
@@ -183,5 +209,23 @@ function decode(h: Record<string, string>): StoredState | undefined {
     observedAtMs: num(h.oa),
     written: status(h.w),
     writtenAtMs: num(h.wa),
+    groups: decodeGroups(h),
   };
+}
+
+/** Field prefix of a voting group's state in the device hash: `g:site-a`. */
+const GROUP_FIELD = 'g:';
+
+function decodeGroups(h: Record<string, string>): Record<string, DeviceState> | undefined {
+  const groups: Record<string, DeviceState> = {};
+  for (const [field, value] of Object.entries(h)) {
+    if (!field.startsWith(GROUP_FIELD)) continue;
+    try {
+      const g = JSON.parse(value) as DeviceState;
+      if (g.status === 'up' || g.status === 'down') groups[field.slice(GROUP_FIELD.length)] = g;
+    } catch {
+      // A corrupt vote is dropped: that group's next check seeds it again from the device.
+    }
+  }
+  return Object.keys(groups).length > 0 ? groups : undefined;
 }

@@ -6,12 +6,12 @@ import type { Config } from '../config/types.js';
 import { deviceLabels, type Device } from '../inventory/device.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { PROBE_QUEUE, type ProbeJobData, type ReportJobData } from '../queue/jobs.js';
+import type { GroupCoverage } from '../queue/group-coverage.js';
+import { DEFAULT_GROUP, probeQueueName, type ProbeJobData, type ReportJobData } from '../queue/jobs.js';
 import type { PendingProbes } from '../queue/pending-probes.js';
 import { enqueueReport } from '../reporter/report-queue.js';
 import type { FlipLog } from '../status/flip-log.js';
 import type { MassOutageGuard } from '../status/mass-outage-guard.js';
-import type { Transition } from '../status/machine.js';
 import { patchDue, type Applied, type StatusStore } from '../status/store.js';
 import type { DeviceSeriesStore } from '../metrics/device-series.js';
 import { checkBudgetMs, checkDevice, type DeviceCheck, type ProbeSet } from './check-device.js';
@@ -21,7 +21,9 @@ export interface ProbeWorkerDeps {
   config: Config;
   probes: ProbeSet;
   store: StatusStore;
-  pending: PendingProbes;
+  /** Pending claims of one probe group. */
+  pending: (group: string) => PendingProbes;
+  coverage: GroupCoverage;
   series: DeviceSeriesStore;
   flips: FlipLog;
   guard: MassOutageGuard;
@@ -42,6 +44,7 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
   const log = deps.logger.child({ component: 'worker' });
   return async (job) => {
     const { devices, cycle } = job.data;
+    const group = job.data.group ?? DEFAULT_GROUP;
     try {
       const budget = () => {
         const signal = AbortSignal.timeout(budgetMs);
@@ -50,21 +53,23 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
         return signal;
       };
       const checked = await slots.runAll(devices, ({ device }, signal) => checkDevice(device, deps.probes, deps.config, deps.now, signal), budget);
-      return await recordChecks(deps, log, job.data, checked);
+      const ids = devices.map((d) => d.device.id);
+      await deps.coverage.markChecked(group, ids, deps.now()).catch(() => {});
+      return await recordChecks(deps, log, { ...job.data, group }, checked);
     } finally {
-      await deps.pending.release(cycle, devices.map((d) => d.device.id)).catch(() => {});
+      await deps.pending(group).release(cycle, devices.map((d) => d.device.id)).catch(() => {});
     }
   };
 }
 
 /** Runs a job's checks through the status store, then announces, exports and reports each device. */
-async function recordChecks(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobData, checked: DeviceCheck[]): Promise<string> {
+async function recordChecks(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobData & { group: string }, checked: DeviceCheck[]): Promise<string> {
   const thresholds = { downAfter: deps.config.status.down_after, upAfter: deps.config.status.up_after };
-  const records = job.devices.map(({ device, observedAtMs }, i) => {
+  const records = job.devices.map(({ device, observedAtMs, quorum }, i) => {
     const result = checked[i] as DeviceCheck;
     countProbes(deps.metrics, result);
     deps.guard.count(result.check.outcome);
-    return { deviceId: device.id, observation: { status: device.inventoryStatus, atMs: observedAtMs }, check: result.check };
+    return { deviceId: device.id, observation: { status: device.inventoryStatus, atMs: observedAtMs }, check: result.check, group: job.group, quorum };
   });
   const applied = await deps.store.applyMany(records, thresholds, () => deps.guard.shouldHold());
   const series: Parameters<DeviceSeriesStore['record']>[0] = [];
@@ -78,17 +83,21 @@ async function recordChecks(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobDat
     }
     const transition = settled.value;
     outcomes[result.check.outcome] = (outcomes[result.check.outcome] ?? 0) + 1;
-    await announce(deps, log, device, job.cycle, transition, result);
-    series.push({ device, state: transition.state, results: result.results });
+    await announce(deps, log, device, job, transition, result);
+    series.push({ device, state: transition.state, results: result.results, votes: transition.votes });
     if (patchDue(transition.state)) await enqueueReport(deps.reportQueue, device, deps.config);
   }
   await deps.series.record(series);
   return Object.entries(outcomes).map(([outcome, n]) => `${outcome} ${n}`).join(', ');
 }
 
-/** Logs and counts what the check changed: a held flip, a reboot, a flip (one info line each). */
-async function announce(deps: ProbeWorkerDeps, log: Logger, device: Device, cycle: number, t: Transition, result: DeviceCheck): Promise<void> {
-  const labels = deviceLabels(device);
+/**
+ * Logs and counts what the check changed: a held flip, a reboot, a flip (one info line each).
+ * A device several groups vote on says which group checked it and what each group holds.
+ */
+async function announce(deps: ProbeWorkerDeps, log: Logger, device: Device, job: { cycle: number; group: string }, t: Applied, result: DeviceCheck): Promise<void> {
+  const cycle = job.cycle;
+  const labels = t.votes ? { ...deviceLabels(device), group: job.group, groups: t.votes } : deviceLabels(device);
   const reason = result.check.reason;
   if (t.held) {
     deps.metrics.flipsHeldTotal.inc();
@@ -100,8 +109,8 @@ async function announce(deps: ProbeWorkerDeps, log: Logger, device: Device, cycl
   }
   if (t.flip) {
     deps.metrics.flipsTotal.inc({ to: t.flip.to });
-    log.info({ ...labels, from: t.flip.from, to: t.flip.to, reason, cycle }, 'device flipped');
-    await deps.flips.record({ atMs: deps.now(), deviceId: device.id, device: device.name, organization: labels.organization, from: t.flip.from, to: t.flip.to, reason });
+    log.info({ ...labels, from: t.flip.from, to: t.flip.to, reason: t.votes ? t.state.reason : reason, cycle }, 'device flipped');
+    await deps.flips.record({ atMs: deps.now(), deviceId: device.id, device: device.name, organization: labels.organization, from: t.flip.from, to: t.flip.to, reason: t.votes ? t.state.reason : reason, groups: t.votes });
   }
   // Debug only: the cause (e.g. ICMP not permitted) is logged once at start-up and counted per probe.
   if (result.check.outcome === 'error') log.debug({ ...labels, reason }, 'check inconclusive: prober-side probe error, device keeps its status');
@@ -139,9 +148,19 @@ function probeJobsInFlight(config: Config): number {
   return Math.max(2, Math.ceil((JOB_HEADROOM * config.worker.concurrency) / config.worker.batch_size));
 }
 
-export function startProbeWorker(deps: ProbeWorkerDeps, connection: Redis, prefix: string): Worker<ProbeJobData> {
+/**
+ * One BullMQ worker per probe group this process serves (`worker.groups`), each on its group's
+ * own queue, so a device of another group never reaches this process. They share one processor,
+ * hence one set of check slots: `worker.concurrency` caps the process, whatever its groups.
+ */
+export function startProbeWorkers(deps: ProbeWorkerDeps, connection: Redis, prefix: string, groups: readonly string[]): Worker<ProbeJobData>[] {
+  const processor = createProbeProcessor(deps);
+  return groups.map((group) => startGroupWorker(deps, processor, connection, prefix, group));
+}
+
+function startGroupWorker(deps: ProbeWorkerDeps, processor: ReturnType<typeof createProbeProcessor>, connection: Redis, prefix: string, group: string): Worker<ProbeJobData> {
   const lockMs = probeLockMs(deps.config);
-  const worker = new Worker<ProbeJobData, string>(PROBE_QUEUE, createProbeProcessor(deps), {
+  const worker = new Worker<ProbeJobData, string>(probeQueueName(group), processor, {
     connection,
     prefix,
     concurrency: probeJobsInFlight(deps.config),
@@ -152,10 +171,10 @@ export function startProbeWorker(deps: ProbeWorkerDeps, connection: Redis, prefi
     name: `${hostname()}:${process.pid}`,
   });
   worker.on('stalled', (jobId) => {
-    deps.logger.warn({ component: 'worker', jobId }, 'probe job stalled (its worker died or hung); re-queued for another worker');
+    deps.logger.warn({ component: 'worker', group, jobId }, 'probe job stalled (its worker died or hung); re-queued for another worker');
   });
   worker.on('failed', (job, err) => {
-    deps.logger.error({ component: 'worker', jobId: job?.id, devices: job?.data.devices.length, err: err.message }, 'probe job failed; its devices are queued again by the next sweep');
+    deps.logger.error({ component: 'worker', group, jobId: job?.id, devices: job?.data.devices.length, err: err.message }, 'probe job failed; its devices are queued again by the next sweep');
   });
   worker.on('error', (err) => deps.logger.warn({ component: 'worker', err: err.message }, 'probe worker error'));
   return worker;

@@ -10,6 +10,7 @@ import { DeviceSeriesStore } from '../../src/metrics/device-series.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { Probe, ProbeTarget } from '../../src/probes/types.js';
 import { PROBE_QUEUE, REPORT_QUEUE, type ProbeJobData, type ReportJobData } from '../../src/queue/jobs.js';
+import { GroupCoverage } from '../../src/queue/group-coverage.js';
 import { PendingProbes } from '../../src/queue/pending-probes.js';
 import { enqueueProbeBatch } from '../../src/queue/probe-queue.js';
 import { connectRedis } from '../../src/queue/redis.js';
@@ -17,7 +18,7 @@ import { startReportWorker } from '../../src/reporter/report-worker.js';
 import { FlipLog } from '../../src/status/flip-log.js';
 import { MassOutageGuard } from '../../src/status/mass-outage-guard.js';
 import { StatusStore } from '../../src/status/store.js';
-import { startProbeWorker } from '../../src/worker/probe-worker.js';
+import { startProbeWorkers } from '../../src/worker/probe-worker.js';
 import { waitFor } from '../support/daemon.js';
 import { fakeFleet, startInventoryServer } from '../support/inventory-server.js';
 import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
@@ -67,7 +68,12 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
   const workers: Worker[] = [];
   const startWorkers = () => {
     workers.push(
-      startProbeWorker({ config, probes: { icmp: fleet }, store, pending, series: new DeviceSeriesStore(redis, prefix), flips: new FlipLog(redis, prefix), guard, reportQueue, metrics, logger, now }, redis, prefix),
+      ...startProbeWorkers(
+        { config, probes: { icmp: fleet }, store, pending: () => pending, coverage: new GroupCoverage(redis, prefix), series: new DeviceSeriesStore(redis, prefix), flips: new FlipLog(redis, prefix), guard, reportQueue, metrics, logger, now },
+        redis,
+        prefix,
+        ['default'],
+      ),
       startReportWorker({ config, inventory: client, store, metrics, logger, now }, redis, prefix),
     );
   };

@@ -1,0 +1,84 @@
+import type { Redis } from 'ioredis';
+
+// Returns each device's last check from the group, recording "first queued now" for a device
+// the group has never checked: a device new to a group gets two cycles before it counts as not probed.
+const NOTE_QUEUED = `
+local out = {}
+for i = 2, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if not v then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+    v = ARGV[1]
+  end
+  out[#out + 1] = v
+end
+return out
+`;
+
+/** One group's figures from the last sweep. */
+export interface GroupFigures {
+  /** Devices the sweep routed to the group. */
+  devices: number;
+  /** Of those, devices no worker of the group checked for two cycles. */
+  notProbed: number;
+  /** A few of the devices not probed, for the status page. */
+  notProbedSample: { id: number; name: string }[];
+}
+
+export interface GroupsSummary {
+  atMs: number;
+  groups: Record<string, GroupFigures>;
+}
+
+/**
+ * Which devices each probe group really checks. Workers stamp every device they check; the
+ * sweep reads the stamps of the devices it routes, so a group whose workers are gone (or cut off
+ * from Redis) shows as devices not probed, per group, on /metrics and the status page, while its
+ * devices keep their status: no check, no hysteresis step, no flip.
+ */
+export class GroupCoverage {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  /** Per device: when a worker of the group last checked it (or when the group was first handed it), ms. */
+  lastCheckKey(group: string): string {
+    return `${this.prefix}:group:${group}:last_check`;
+  }
+
+  get summaryKey(): string {
+    return `${this.prefix}:groups:last_summary`;
+  }
+
+  /** Worker side: the group checked these devices at `atMs`. */
+  async markChecked(group: string, ids: number[], atMs: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.redis.hset(this.lastCheckKey(group), Object.fromEntries(ids.map((id) => [String(id), String(atMs)])));
+  }
+
+  /** Scheduler side: each device's last check by the group (ms), in the order of `ids`. */
+  async lastChecks(group: string, cycle: number, ids: number[]): Promise<number[]> {
+    if (ids.length === 0) return [];
+    const raw = (await this.redis.eval(NOTE_QUEUED, 1, this.lastCheckKey(group), String(cycle), ...ids.map(String))) as string[];
+    return raw.map(Number);
+  }
+
+  async forget(groups: string[], ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await Promise.all(groups.map((g) => this.redis.hdel(this.lastCheckKey(g), ...ids)));
+  }
+
+  async writeSummary(summary: GroupsSummary): Promise<void> {
+    await this.redis.set(this.summaryKey, JSON.stringify(summary));
+  }
+
+  async readSummary(): Promise<GroupsSummary | undefined> {
+    const raw = await this.redis.get(this.summaryKey);
+    try {
+      return raw ? (JSON.parse(raw) as GroupsSummary) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
