@@ -81,6 +81,7 @@ describe('Prometheus alert rules (deploy/prometheus)', () => {
         'InventoryProberPatchBacklog',
         'InventoryProberIcmpNotPermitted',
         'InventoryProberMassOutageGuard',
+        'InventoryProberGroupNotProbed',
       ]),
     );
   });
