@@ -48,10 +48,10 @@ async function run(flags: Flags): Promise<number | undefined> {
   if (!ROLES.includes(role)) return usageError(`--role must be one of ${ROLES.join(', ')}; got "${String(flags.role)}"`);
   return withConfig(flags, async (config) => {
     const logger = createLogger(config.log.level);
-    const reload = () => loadConfig({ file: flagString(flags.config), env: process.env });
+    const reload = () => loadConfig({ file: flagString(flags.config), env: process.env, role });
     await runDaemon(config, role, logger, { reload });
     return undefined; // keep running until a signal
-  });
+  }, role);
 }
 
 async function checkConfig(flags: Flags): Promise<number> {
@@ -71,8 +71,8 @@ async function probe(host: string | undefined, flags: Flags): Promise<number> {
   return probeHost(host, loaded.config, { community: flagString(flags.community), version });
 }
 
-async function withConfig(flags: Flags, fn: (config: Config) => Promise<number | undefined> | number | undefined): Promise<number | undefined> {
-  const loaded = await loadConfig({ file: flagString(flags.config), env: process.env });
+async function withConfig(flags: Flags, fn: (config: Config) => Promise<number | undefined> | number | undefined, role?: Role): Promise<number | undefined> {
+  const loaded = await loadConfig({ file: flagString(flags.config), env: process.env, role });
   if (!loaded.ok) return reportProblems(loaded.problems);
   return fn(loaded.config);
 }

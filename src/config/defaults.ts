@@ -63,7 +63,7 @@ export const DEFAULTS = deepFreeze({
   routing: { rules: [] },
   // One lost check never flips a device Down; one good check brings it back.
   status: { down_after: 3, up_after: 1, mass_outage: { enabled: true, share: 0.5, min_devices: 10 } },
-  worker: { concurrency: 1000, batch_size: 100, groups: ['default'] },
+  worker: { concurrency: 1000, batch_size: 100, groups: ['default'], report: true },
   reporter: { patches_per_second: 10, attempts: 12, backoff_ms: 1_000, max_backoff_ms: 300_000 },
   metrics: { port: 9464, host: '0.0.0.0', per_device: 'basic' },
   log: { level: 'info' },

@@ -4,6 +4,7 @@ import { ProberError } from '../errors.js';
 import { DEFAULTS } from './defaults.js';
 import { isMapping, validateConfig, type ConfigProblem, type ConfigResult } from './schema.js';
 import { Secret } from './secret.js';
+import type { Role } from './types.js';
 
 export interface LoadOptions {
   /** YAML file; without it the configuration is defaults plus environment. */
@@ -13,6 +14,8 @@ export interface LoadOptions {
   readFile?: ReadFile;
   /** False for commands that never talk to the inventory: inventory.url may then be unset. */
   requireInventory?: boolean;
+  /** The role to run (`run --role`): a site worker without the reporter needs no inventory.url. */
+  role?: Role;
 }
 
 /** Plain (non-secret) settings the environment may override; secrets are resolved separately. */
@@ -66,7 +69,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<ConfigResul
 
   const secrets = await resolveSecrets(file.layer, env, readFile);
   const merged = [cadenceLayer(file.layer), envLayer(env), secrets.layer].reduce(merge, merge(DEFAULTS, file.layer));
-  const result = validateConfig(merged, { requireInventory: options.requireInventory });
+  const result = validateConfig(merged, { requireInventory: options.requireInventory, role: options.role });
   const problems = [...secrets.problems, ...(result.ok ? [] : result.problems.map((p) => withEnvSource(p, env)))];
   return problems.length > 0 || !result.ok ? { ok: false, problems } : result;
 }

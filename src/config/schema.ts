@@ -2,7 +2,7 @@ import { Cron } from 'croner';
 import { DEFAULTS } from './defaults.js';
 import { Reader, type ConfigProblem } from './reader.js';
 import { readRoutingRules, readWorkerGroups } from './routing.js';
-import type { Config, SnmpVersion } from './types.js';
+import type { Config, Role, SnmpVersion } from './types.js';
 
 export type { ConfigProblem } from './reader.js';
 export { isMapping } from './reader.js';
@@ -12,6 +12,8 @@ export type ConfigResult = { ok: true; config: Config } | { ok: false; problems:
 export interface ValidateOptions {
   /** False for commands that never talk to the inventory (`probe`): inventory.url may be unset. */
   requireInventory?: boolean;
+  /** The role to run: a `worker` with worker.report false never talks to the inventory either. */
+  role?: Role;
 }
 
 const UP_WHEN = ['any', 'all', 'icmp', 'snmp'] as const;
@@ -48,7 +50,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Con
 function readDraft(r: Reader, options: ValidateOptions) {
   return {
     inventory: {
-      url: options.requireInventory === false && r.get('inventory.url') === undefined ? '' : r.httpUrl('inventory.url'),
+      url: !needsInventory(r, options) && r.get('inventory.url') === undefined ? '' : r.httpUrl('inventory.url'),
       token: r.secret('inventory.token'),
       token_file: r.optionalString('inventory.token_file'),
       page_size: r.int('inventory.page_size', 1, 100),
@@ -101,6 +103,7 @@ function readDraft(r: Reader, options: ValidateOptions) {
       concurrency: r.int('worker.concurrency', 1, 10_000),
       batch_size: r.int('worker.batch_size', 1, 1_000),
       groups: readWorkerGroups(r),
+      report: r.bool('worker.report'),
     },
     reporter: {
       patches_per_second: r.positiveNumber('reporter.patches_per_second'),
@@ -121,6 +124,12 @@ function readDraft(r: Reader, options: ValidateOptions) {
 }
 
 type Draft = ReturnType<typeof readDraft>;
+
+/** A site worker (`--role worker`, worker.report: false) reaches Redis and its devices, nothing else. */
+function needsInventory(r: Reader, options: ValidateOptions): boolean {
+  if (options.requireInventory === false) return false;
+  return !(options.role === 'worker' && r.get('worker.report') === false);
+}
 
 /** Exactly one cadence: a fixed interval, or a cron pattern whose longest run gap stands in for it. */
 function readSchedule(r: Reader): { interval_seconds: number | undefined; cron: string | undefined } {

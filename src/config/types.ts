@@ -80,6 +80,8 @@ export interface Config {
     batch_size: number;
     /** The probe groups this process takes work from (each is its own probe queue). */
     groups: string[];
+    /** Whether this worker also PATCHes flips to the inventory; site workers set false and need no inventory access. */
+    report: boolean;
   };
   reporter: { patches_per_second: number; attempts: number; backoff_ms: number; max_backoff_ms: number };
   metrics: { port: number; host: string; per_device: PerDeviceMetrics };

@@ -22,9 +22,9 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
   if (config.probes.icmp.enabled) probes.icmp = await icmpProbe(config, logger, metrics);
   else metrics.icmpPermitted.set(1); // nothing to permit: the alert on 0 must stay quiet
   guard.start();
-  // The reporter's client does not retry by itself: BullMQ's backoff owns PATCH retries.
-  const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: config.inventory.timeout_ms, retries: 0, metrics, logger });
-  const inventory = new InventoryClient(http);
+  // The reporter's client does not retry by itself: BullMQ's backoff owns PATCH retries. A site
+  // worker (worker.report: false) has none: it needs no route to the inventory.
+  const http = config.worker.report ? createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: config.inventory.timeout_ms, retries: 0, metrics, logger }) : undefined;
   const flips = new FlipLog(redis, config.redis.prefix);
   const workers: Worker[] = [
     ...startProbeWorkers(
@@ -33,7 +33,7 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
       config.redis.prefix,
       config.worker.groups,
     ),
-    startReportWorker({ config, inventory, store, metrics, logger, now }, redis, config.redis.prefix),
+    ...(http ? [startReportWorker({ config, inventory: new InventoryClient(http), store, metrics, logger, now }, redis, config.redis.prefix)] : []),
   ];
   return {
     running: () => workers.every((w) => w.isRunning()),
@@ -43,7 +43,7 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
     },
     close: async () => {
       await Promise.all(Object.values(probes).map((p) => p.close?.()));
-      await http.close();
+      await http?.close();
     },
   };
 }

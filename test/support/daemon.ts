@@ -29,8 +29,10 @@ export function writeConfig(yaml: string): string {
   return file;
 }
 
-export function startDaemon(args: string[], env: Record<string, string>): DaemonProcess {
-  const child = spawn(process.execPath, [CLI, ...args], {
+/** `wrapper` runs the daemon through another command, e.g. `['ip', 'netns', 'exec', NS]`. */
+export function startDaemon(args: string[], env: Record<string, string>, wrapper: string[] = []): DaemonProcess {
+  const [command, ...argv] = [...wrapper, process.execPath, CLI, ...args] as [string, ...string[]];
+  const child = spawn(command, argv, {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

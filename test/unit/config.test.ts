@@ -75,7 +75,7 @@ describe('loading the configuration', () => {
   it('keeps the defaults of a section whose keys are all commented out', async () => {
     const config = expectConfig(await load('status:\n  # down_after: 5\nworker:\n'));
     expect(config.status).toMatchObject({ down_after: 3, up_after: 1, mass_outage: { enabled: true, share: 0.5, min_devices: 10 } });
-    expect(config.worker).toEqual({ concurrency: 1000, batch_size: 100, groups: ['default'] });
+    expect(config.worker).toEqual({ concurrency: 1000, batch_size: 100, groups: ['default'], report: true });
   });
 
   it('treats an empty environment variable as unset', async () => {

@@ -67,6 +67,14 @@ worker:
     expect(result.problems).toHaveLength(9);
   });
 
+  it('a site worker that does not report (--role worker, worker.report: false) needs no inventory.url', async () => {
+    const yaml = 'worker: { report: false, groups: [site-a] }\n';
+    const site = await loadConfig({ file: '/c.yaml', env: {}, readFile: async () => yaml, role: 'worker' });
+    expect(site.ok).toBe(true);
+    const central = await loadConfig({ file: '/c.yaml', env: {}, readFile: async () => yaml, role: 'all' });
+    expect(central.ok ? [] : central.problems.map((p) => p.key)).toEqual(['inventory.url']);
+  });
+
   it('reports routing.rules that is not a list', async () => {
     const result = await load('routing: { rules: site-a }\n');
     expect(result.ok ? [] : result.problems.map((p) => p.key)).toEqual(['routing.rules']);
