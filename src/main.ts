@@ -13,7 +13,7 @@ import { Metrics } from './metrics/metrics.js';
 import { startHttpServer } from './metrics/server.js';
 import { createStatusRoutes } from './metrics/status-routes.js';
 import { PROBE_QUEUE, REPORT_QUEUE, type ProbeJobData, type ReportJobData } from './queue/jobs.js';
-import { connectRedis } from './queue/redis.js';
+import { connectRedis } from './redis/connection.js';
 import { startSchedulerRole } from './roles/scheduler-role.js';
 import type { RoleContext, RunningRole } from './roles/types.js';
 import { startWorkerRole } from './roles/worker-role.js';

@@ -12,7 +12,7 @@ import type { Probe, ProbeTarget } from '../../src/probes/types.js';
 import { PROBE_QUEUE, REPORT_QUEUE, type ProbeJobData, type ReportJobData } from '../../src/queue/jobs.js';
 import { PendingProbes } from '../../src/queue/pending-probes.js';
 import { enqueueProbeBatch } from '../../src/queue/probe-queue.js';
-import { connectRedis } from '../../src/queue/redis.js';
+import { connectRedis } from '../../src/redis/connection.js';
 import { startReportWorker } from '../../src/reporter/report-worker.js';
 import { FlipLog } from '../../src/status/flip-log.js';
 import { MassOutageGuard } from '../../src/status/mass-outage-guard.js';
