@@ -1,6 +1,11 @@
 import type { Redis } from 'ioredis';
-import type { Readiness } from '../metrics/server.js';
 import { redisKeys } from '../redis/keys.js';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready, or what makes it ready; shown on /readyz for the operator. */
+  checks: Record<string, { ok: boolean; detail: string }>;
+}
 
 export interface ReadinessFacts {
   redis: Redis;

@@ -6,7 +6,7 @@ import { checkReadiness } from '../../src/lifecycle/readiness.js';
 import { redisKeys } from '../../src/redis/keys.js';
 import { createLogger } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
-import { startHttpServer } from '../../src/metrics/server.js';
+import { startHttpServer } from '../../src/http/server.js';
 import { connectRedis } from '../../src/redis/connection.js';
 import { waitFor } from '../support/daemon.js';
 import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
