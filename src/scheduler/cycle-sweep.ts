@@ -13,6 +13,7 @@ import { enqueueProbeBatch } from '../queue/probe-queue.js';
 import { redisKeys } from '../redis/keys.js';
 import type { StatusStore } from '../status/store.js';
 import { FleetMembership } from './fleet-membership.js';
+import { slotDelayMs } from './phase.js';
 import { ProbeBatcher } from './probe-batcher.js';
 import { BoundedSet, runSweep, type SweepPage, type SweepSummary } from './sweep.js';
 
@@ -54,7 +55,8 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
   return async (cycle, intervalMs, signal) => {
     const batcher = new ProbeBatcher(
       { cycleStartMs: cycle, intervalMs, spread: config.schedule.spread, batchSize: config.worker.batch_size },
-      (slot, devices, nowMs) => enqueueProbeBatch({ queue: deps.probeQueue, pending: deps.pending, cycle, slot, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs }, devices, nowMs),
+      (slot, devices, nowMs) =>
+        enqueueProbeBatch({ queue: deps.probeQueue, pending: deps.pending, cycle, slot, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs, delayMs: slotDelayMs(slot, cycle, nowMs) }, devices),
     );
     const dispatch = async (devices: Device[], observedAtMs: number) => {
       await membership.add(cycle, devices.map((d) => d.id));
