@@ -1,19 +1,6 @@
 import type { Redis } from 'ioredis';
-
-// Returns each device's last check from the group, recording "first queued now" for a device
-// the group has never checked: a device new to a group gets two cycles before it counts as not probed.
-const NOTE_QUEUED = `
-local out = {}
-for i = 2, #ARGV do
-  local v = redis.call('HGET', KEYS[1], ARGV[i])
-  if not v then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
-    v = ARGV[1]
-  end
-  out[#out + 1] = v
-end
-return out
-`;
+import { redisKeys } from '../redis/keys.js';
+import { NOTE_GROUP_QUEUED } from '../redis/scripts.js';
 
 /** One group's figures from the last sweep. */
 export interface GroupFigures {
@@ -44,11 +31,11 @@ export class GroupCoverage {
 
   /** Per device: when a worker of the group last checked it (or when the group was first handed it), ms. */
   lastCheckKey(group: string): string {
-    return `${this.prefix}:group:${group}:last_check`;
+    return redisKeys.groupLastCheck(this.prefix, group);
   }
 
   get summaryKey(): string {
-    return `${this.prefix}:groups:last_summary`;
+    return redisKeys.groupsSummary(this.prefix);
   }
 
   /** Worker side: the group checked these devices at `atMs`. */
@@ -60,7 +47,7 @@ export class GroupCoverage {
   /** Scheduler side: each device's last check by the group (ms), in the order of `ids`. */
   async lastChecks(group: string, cycle: number, ids: number[]): Promise<number[]> {
     if (ids.length === 0) return [];
-    const raw = (await this.redis.eval(NOTE_QUEUED, 1, this.lastCheckKey(group), String(cycle), ...ids.map(String))) as string[];
+    const raw = (await this.redis.eval(NOTE_GROUP_QUEUED, 1, this.lastCheckKey(group), String(cycle), ...ids.map(String))) as string[];
     return raw.map(Number);
   }
 

@@ -3,13 +3,13 @@ import type { Config } from '../config/types.js';
 import type { InventoryClient } from '../inventory/client.js';
 import type { DetailsCache } from '../inventory/details.js';
 import type { Device } from '../inventory/device.js';
-import { lastSweepKey } from '../lifecycle/readiness.js';
 import type { Logger } from '../log/logger.js';
 import type { DeviceSeriesStore } from '../metrics/device-series.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { GroupCoverage } from '../queue/group-coverage.js';
 import type { PendingProbes } from '../queue/pending-probes.js';
 import type { ProbeQueues } from '../queue/probe-queues.js';
+import { redisKeys } from '../redis/keys.js';
 import type { StatusStore } from '../status/store.js';
 import { FleetMembership } from './fleet-membership.js';
 import { GroupDispatch } from './group-dispatch.js';
@@ -38,9 +38,6 @@ export interface CycleSweepDeps {
  * backlog that long gets company, which caps the backlog instead of letting it grow.
  */
 const STALE_CLAIM_CYCLES = 3;
-
-/** Where the last sweep's figures are kept for the status page. */
-export const lastSweepSummaryKey = (prefix: string) => `${prefix}:sweep:last_summary`;
 
 /**
  * One cycle's sweep, end to end: page the inventory, fill in details, enqueue probes, and once
@@ -78,7 +75,7 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
     // A list that moved under the sweep may have shifted live devices past it: keep the last complete membership.
     if (summary.countChanges > 0) await membership.discard(cycle);
     else await retire(deps, await membership.commit(cycle));
-    await redis.multi().set(lastSweepKey(prefix), String(now())).set(lastSweepSummaryKey(prefix), JSON.stringify({ ...summary, atMs: now() })).exec();
+    await redis.multi().set(redisKeys.lastSweepSuccess(prefix), String(now())).set(redisKeys.lastSweepSummary(prefix), JSON.stringify({ ...summary, atMs: now() })).exec();
     await deps.coverage.writeSummary({ atMs: now(), groups: batcher.groups() });
     return summary;
   };

@@ -5,6 +5,7 @@ import type { Quorum } from '../queue/jobs.js';
 import type { PendingProbes } from '../queue/pending-probes.js';
 import { enqueueProbeBatch, NOTHING_ENQUEUED, type EnqueueResult } from '../queue/probe-queue.js';
 import type { ProbeQueues } from '../queue/probe-queues.js';
+import { slotDelayMs } from './phase.js';
 import { ProbeBatcher, type BatcherSettings } from './probe-batcher.js';
 import { routeDevice, routedGroups } from './routing.js';
 
@@ -83,7 +84,7 @@ export class GroupDispatch {
       const { queues, pending, staleClaimMs } = this.deps;
       const cycle = this.settings.cycleStartMs;
       batcher = new ProbeBatcher(this.settings, (slot, devices, nowMs) =>
-        enqueueProbeBatch({ queue: queues.get(group), pending: pending(group), cycle, slot, staleClaimMs }, devices, nowMs),
+        enqueueProbeBatch({ queue: queues.get(group), pending: pending(group), cycle, slot, staleClaimMs, delayMs: slotDelayMs(slot, cycle, nowMs) }, devices),
       );
       this.batchers.set(group, batcher);
     }

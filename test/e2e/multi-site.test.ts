@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisKeys } from '../../src/redis/keys.js';
 import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
 import { daemonYaml, type ConfigOverrides } from '../support/fleet.js';
 import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
@@ -46,7 +47,7 @@ let scheduler: DaemonProcess;
 let schedulerPort = 0;
 
 const patchesOf = (id: number) => inventory.patches.filter((p) => p.id === id).map((p) => p.body);
-const series = async (id: number) => JSON.parse((await client.hget(`${PREFIX}:series`, String(id))) ?? 'null') as { s: 0 | 1; up?: number; g?: Record<string, number> } | null;
+const series = async (id: number) => JSON.parse((await client.hget(redisKeys.deviceSeries(PREFIX), String(id))) ?? 'null') as { s: 0 | 1; up?: number; g?: Record<string, number> } | null;
 /** Three sweeps from now: enough for a check from every live site and a flip's PATCH. */
 const threeSweeps = async () => {
   const sweeps = () => scheduler.logs.filter((l) => l.msg === 'sweep done').length;
@@ -85,15 +86,15 @@ afterAll(async () => {
 
 describe.skipIf(!canCreateSites)('multi-site: two sites with the same addresses, a worker in each (network namespaces; needs root)', () => {
   it('probes each device only from its own site, judged by that site\'s network', async () => {
-    await waitFor('every device checked', async () => (await client.hlen(`${PREFIX}:series`)) === 5, 30_000);
+    await waitFor('every device checked', async () => (await client.hlen(redisKeys.deviceSeries(PREFIX))) === 5, 30_000);
     // sysUpTime tells which network's agent answered: a's agents count from 10,000 s, b's from 50,000 s.
     const uptime = async (id: number) => (await series(id))?.up ?? 0;
     for (const id of [1, 2]) expect(Math.floor((await uptime(id)) / 1000)).toBe(10);
     for (const id of [3, 4]) expect(Math.floor((await uptime(id)) / 1000)).toBe(50);
     // The workers stamp what they check: site a's group holds only a's devices and the shared one.
-    expect((await client.hkeys(`${PREFIX}:group:a:last_check`)).sort()).toEqual(['1', '2', '5']);
-    expect((await client.hkeys(`${PREFIX}:group:b:last_check`)).sort()).toEqual(['3', '4', '5']);
-    expect(await client.exists(`${PREFIX}:group:default:last_check`)).toBe(0);
+    expect((await client.hkeys(redisKeys.groupLastCheck(PREFIX, 'a'))).sort()).toEqual(['1', '2', '5']);
+    expect((await client.hkeys(redisKeys.groupLastCheck(PREFIX, 'b'))).sort()).toEqual(['3', '4', '5']);
+    expect(await client.exists(redisKeys.groupLastCheck(PREFIX, 'default'))).toBe(0);
     expect(inventory.patches).toEqual([]);
   }, 60_000);
 

@@ -1,5 +1,5 @@
 import type { GroupFigures } from '../queue/group-coverage.js';
-import type { DeviceSeries } from './device-series.js';
+import type { DeviceSeries } from '../metrics/device-series.js';
 import { esc, when } from './html.js';
 
 /** `site-a down, site-b up`: what each voting group holds (1/0 in series, words in flip records). */
