@@ -34,6 +34,18 @@ export class PendingProbes {
     return new Set(claimed.map(Number));
   }
 
+  /**
+   * The ids a newer sweep has claimed since this job's sweep did: their claim was taken over as
+   * stale (nobody took this job for STALE_CLAIM_CYCLES, e.g. a group without live workers), and
+   * the newer job checks them. A group's returning workers then run each device's newest job
+   * only, instead of a burst of stale checks through the hysteresis.
+   */
+  async supersededSince(cycle: number, ids: number[]): Promise<Set<number>> {
+    if (ids.length === 0) return new Set();
+    const claims = await this.redis.hmget(this.key, ...ids.map(String));
+    return new Set(ids.filter((_, i) => claims[i] !== null && Number(claims[i]) > cycle));
+  }
+
   async release(cycle: number, ids: number[]): Promise<void> {
     if (ids.length > 0) await this.redis.eval(RELEASE_PENDING, 1, this.key, String(cycle), ...ids.map(String));
   }

@@ -43,8 +43,9 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
   const slots = new CheckSlots(deps.config.worker.concurrency);
   const log = deps.logger.child({ component: 'worker' });
   return async (job) => {
-    const { devices, cycle } = job.data;
+    const { cycle } = job.data;
     const group = job.data.group ?? DEFAULT_GROUP;
+    const devices = await current(deps, log, job.data, group);
     try {
       const budget = () => {
         const signal = AbortSignal.timeout(budgetMs);
@@ -55,11 +56,20 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
       const checked = await slots.runAll(devices, ({ device }, signal) => checkDevice(device, deps.probes, deps.config, deps.now, signal), budget);
       const ids = devices.map((d) => d.device.id);
       await deps.coverage.markChecked(group, ids, deps.now()).catch(() => {});
-      return await recordChecks(deps, log, { ...job.data, group }, checked);
+      return await recordChecks(deps, log, { ...job.data, devices, group }, checked);
     } finally {
       await deps.pending(group).release(cycle, devices.map((d) => d.device.id)).catch(() => {});
     }
   };
+}
+
+/** The job's devices no newer sweep has queued again (see PendingProbes.supersededSince). */
+async function current(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobData, group: string): Promise<ProbeJobData['devices']> {
+  const ids = job.devices.map((d) => d.device.id);
+  const superseded = await deps.pending(group).supersededSince(job.cycle, ids).catch(() => new Set<number>());
+  if (superseded.size === 0) return job.devices;
+  log.debug({ group, cycle: job.cycle, devices: superseded.size }, 'probe job partly superseded: a newer sweep queued these devices again');
+  return job.devices.filter((d) => !superseded.has(d.device.id));
 }
 
 /** Runs a job's checks through the status store, then announces, exports and reports each device. */

@@ -65,6 +65,15 @@ describe('per-group state in Redis', () => {
     expect(b.key).toBe('q3:probe:pending:b');
   });
 
+  it('a job whose devices a newer sweep queued again (its claim taken over as stale) leaves them to the newer job', async () => {
+    const pending = new PendingProbes(redis, 'q5', 'b');
+    await pending.claim(1000, [1, 2], 3000);
+    // Nobody took the first job for three cycles: the sweep of 5000 queues device 1 again.
+    await pending.claim(5000, [1], 3000);
+    expect([...(await pending.supersededSince(1000, [1, 2, 3]))]).toEqual([1]);
+    expect([...(await pending.supersededSince(5000, [1]))]).toEqual([]);
+  });
+
   it('group coverage: a device new to a group starts its two-cycle grace at the sweep that first hands it over', async () => {
     const coverage = new GroupCoverage(redis, 'q4');
     expect(await coverage.lastChecks('b', 5000, [1, 2])).toEqual([5000, 5000]);
