@@ -5,6 +5,7 @@ import { metricValue, startDaemon, waitFor, writeConfig, type DaemonProcess } fr
 import { daemonYaml, type ConfigOverrides } from '../support/fleet.js';
 import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
 import { freePort, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { alertFires, hasPromtool } from '../support/promtool-eval.js';
 import { canCreateSites, createSite, type Site } from '../support/sites.js';
 
 /**
@@ -43,7 +44,9 @@ let client: Redis;
 let inventory: InventoryServer;
 const sites: Record<'a' | 'b', Site> = {} as Record<'a' | 'b', Site>;
 const workers: Partial<Record<'a' | 'b', DaemonProcess>> = {};
+const startSiteWorker: Partial<Record<'a' | 'b', () => DaemonProcess>> = {};
 let scheduler: DaemonProcess;
+let restarted: DaemonProcess | undefined;
 let schedulerPort = 0;
 
 const patchesOf = (id: number) => inventory.patches.filter((p) => p.id === id).map((p) => p.body);
@@ -68,7 +71,8 @@ beforeAll(async () => {
     const yaml = daemonYaml({ inventoryUrl: '', prefix: PREFIX, snmpPort: 161 }, { inventory: { url: undefined }, metrics: { host: site.siteAddress }, worker: { report: false } });
     const config = writeConfig(yaml);
     const env = { REDIS_URL: `redis://${site.hostAddress}:${redisPort}`, METRICS_PORT: '9464', WORKER_GROUPS: name, SNMP_COMMUNITY: COMMUNITY };
-    workers[name] = startDaemon(['run', '--role', 'worker', '--config', config], env, ['ip', 'netns', 'exec', site.netns]);
+    startSiteWorker[name] = () => startDaemon(['run', '--role', 'worker', '--config', config], env, ['ip', 'netns', 'exec', site.netns]);
+    workers[name] = startSiteWorker[name]();
     await waitFor(`site ${name}'s worker to be ready`, () => fetch(`http://${site.siteAddress}:9464/readyz`).then((r) => r.ok, () => false), 30_000);
   }
   schedulerPort = await freePort();
@@ -77,7 +81,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all([scheduler, workers.a, workers.b].map((d) => d?.stop('SIGKILL')));
+  await Promise.all([scheduler, workers.a, workers.b, restarted].map((d) => d?.stop('SIGKILL')));
   await Promise.all(Object.values(sites).map((s) => s.remove()));
   client?.disconnect();
   await inventory?.close();
@@ -140,11 +144,26 @@ describe.skipIf(!canCreateSites)('multi-site: two sites with the same addresses,
     expect(await devices('b')).toBe(3);
     expect(await notProbed('a')).toBe(0);
     expect(await devices('a')).toBe(3);
+    // The rule itself, evaluated by promtool against this /metrics: it fires for group b alone.
+    if (hasPromtool) {
+      const evaluated = alertFires(await (await fetch(`http://127.0.0.1:${schedulerPort}/metrics`)).text(), 'InventoryProberGroupNotProbed', { group: 'b' });
+      expect(evaluated.fires, evaluated.output).toBe(true);
+    }
     // Queued but untaken work for b.
     const queued = (await metricValue(schedulerPort, 'inventory_prober_queue_jobs', { queue: 'probe-b', state: 'waiting' })) + (await metricValue(schedulerPort, 'inventory_prober_queue_jobs', { queue: 'probe-b', state: 'delayed' }));
     expect(queued).toBeGreaterThan(0);
     const page = await (await fetch(`http://127.0.0.1:${schedulerPort}/`)).text();
     expect(page).toMatch(/<tr data-group="b"><td>b<\/td><td>3<\/td><td>3<\/td><td>not probed: no worker took its work<\/td><td>[^<]*b-router/);
     expect(page).toMatch(/id="count-not-probed"><b>3<\/b>/);
+  }, 60_000);
+
+  it('site b\'s worker back: its devices are probed again from the next cycles, and the silent one flips once', async () => {
+    restarted = startSiteWorker.b?.();
+    await waitFor('device 4 PATCHed Down', () => patchesOf(4).length > 0, 30_000);
+    await waitFor('group b probed again', async () => (await metricValue(schedulerPort, 'inventory_prober_group_devices_not_probed', { group: 'b' })) === 0, 20_000);
+    await threeSweeps();
+    expect(patchesOf(4)).toEqual([{ status: false }]);
+    expect(patchesOf(3)).toEqual([]);
+    expect(Math.floor(((await series(3))?.up ?? 0) / 1000)).toBe(50);
   }, 60_000);
 });
