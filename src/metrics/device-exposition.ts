@@ -26,6 +26,13 @@ const FAMILIES: Family[] = [
     lines: (s, h) => (s.r ? `${h},reason="${s.r}"} 1\n` : ''),
   },
   {
+    name: 'device_group_up',
+    help: 'Devices several probe groups vote on: what each group holds after its own hysteresis, 1 up, 0 down.',
+    mode: 'basic',
+    // Group names are restricted to [a-z0-9_-] by config validation: safe as label values unescaped.
+    lines: (s, h) => (s.g ? Object.entries(s.g).map(([group, v]) => `${h},group="${group}"} ${v}\n`).join('') : ''),
+  },
+  {
     name: 'probe_success',
     help: 'Outcome of the device\'s last probe of each kind: 1 answered, 0 no answer (prober-side errors omitted).',
     mode: 'full',

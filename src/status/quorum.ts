@@ -1,4 +1,4 @@
-import { applyCheck, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
+import { applyCheck, SEEDED_REASON, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
 
 /** The verdict each voting group holds on a device, after its own hysteresis. */
 export type Votes = Record<string, DeviceStatus>;
@@ -40,7 +40,7 @@ export function applyQuorumCheck(
   thresholds: Thresholds,
   holdDown = false,
 ): QuorumTransition {
-  const current: DeviceState = device ?? { status: seed, failStreak: 0, okStreak: 0, changedAtMs: check.atMs, reason: 'seeded' };
+  const current: DeviceState = device ?? { status: seed, failStreak: 0, okStreak: 0, changedAtMs: check.atMs, reason: SEEDED_REASON };
   const own = applyCheck(groups[group], current.status, check, thresholds);
   const states = { ...groups, [group]: own.next };
   const votes: Votes = Object.fromEntries(rule.groups.map((g) => [g, states[g]?.status ?? current.status]));

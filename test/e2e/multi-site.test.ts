@@ -119,6 +119,10 @@ describe.skipIf(!canCreateSites)('multi-site: two sites with the same addresses,
     expect(await series(5)).toMatchObject({ s: 1, g: { a: 0, b: 1 } });
     const page = await (await fetch(`http://127.0.0.1:${schedulerPort}/`)).text();
     expect(page).toMatch(/id="split"[\s\S]*core[\s\S]*a down, b up/);
+    // The metrics leader (any of the three processes) exports each group's verdict per device.
+    const exposition = () => Promise.all([`127.0.0.1:${schedulerPort}`, `${sites.a.siteAddress}:9464`, `${sites.b.siteAddress}:9464`].map((at) => fetch(`http://${at}/metrics`).then((r) => r.text(), () => '')));
+    await waitFor('the split votes exported', async () => /inventory_prober_device_group_up\{device_id="5",[^}]*group="a"\} 0/.test((await exposition()).join('\n')), 10_000);
+    expect((await exposition()).join('\n')).toMatch(/inventory_prober_device_group_up\{device_id="5",[^}]*group="b"\} 1/);
 
     sites.b.setReachable('10.77.0.3', false);
     await waitFor('device 5 PATCHed Down', () => patchesOf(5).length > 0, 20_000);
