@@ -118,8 +118,10 @@ async function decide(raw: Record<string, string>, c: DeviceCheckRecord, thresho
   const prev = decode(raw);
   const seed: DeviceStatus = c.observation.status === false ? 'down' : 'up';
   if (c.quorum && c.group) return decideQuorum(prev, { ...c, group: c.group, quorum: c.quorum }, seed, thresholds, holdDown);
-  let transition = applyCheck(prev, seed, c.check, thresholds);
-  if (transition.flip?.to === 'down' && holdDown && (await holdDown())) transition = applyCheck(prev, seed, c.check, thresholds, true);
+  // A device a routing change took off a quorum rule: its streaks counted voting groups, not checks.
+  const own = prev?.groups ? { ...prev, failStreak: 0, okStreak: 0 } : prev;
+  let transition = applyCheck(own, seed, c.check, thresholds);
+  if (transition.flip?.to === 'down' && holdDown && (await holdDown())) transition = applyCheck(own, seed, c.check, thresholds, true);
   return { ...transition, state: { ...prev, ...transition.next, ...freshest(prev, c.observation) } };
 }
 
