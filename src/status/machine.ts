@@ -67,7 +67,7 @@ export function applyCheck(
   thresholds: Thresholds,
   holdDown = false,
 ): Transition {
-  const state: DeviceState = prev ?? { status: seed, failStreak: 0, okStreak: 0, changedAtMs: check.atMs, reason: SEEDED_REASON };
+  const state = prev ?? seedState(seed, check.atMs);
   const reboot = isReboot(state, check);
   const withUptime = trackUptime(state, check);
   if (check.outcome === 'error') return { next: withUptime, reboot };
@@ -93,7 +93,10 @@ export function applyCheck(
   return { next, reboot };
 }
 
-function trackUptime(state: DeviceState, check: Check): DeviceState {
+/** A device first seen: the inventory's status, not yet confirmed by a check. */
+export const seedState = (status: DeviceStatus, atMs: number): DeviceState => ({ status, failStreak: 0, okStreak: 0, changedAtMs: atMs, reason: SEEDED_REASON });
+
+export function trackUptime(state: DeviceState, check: Check): DeviceState {
   if (check.uptimeTicks === undefined) return state;
   return { ...state, uptimeTicks: check.uptimeTicks, uptimeAtMs: check.atMs };
 }

@@ -1,4 +1,4 @@
-import { applyCheck, SEEDED_REASON, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
+import { applyCheck, seedState, trackUptime, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
 
 /** The verdict each voting group holds on a device, after its own hysteresis. */
 export type Votes = Record<string, DeviceStatus>;
@@ -40,14 +40,13 @@ export function applyQuorumCheck(
   thresholds: Thresholds,
   holdDown = false,
 ): QuorumTransition {
-  const current: DeviceState = device ?? { status: seed, failStreak: 0, okStreak: 0, changedAtMs: check.atMs, reason: SEEDED_REASON };
+  const current = device ?? seedState(seed, check.atMs);
   const own = applyCheck(groups[group], current.status, check, thresholds);
   const states = { ...groups, [group]: own.next };
   const votes: Votes = Object.fromEntries(rule.groups.map((g) => [g, states[g]?.status ?? current.status]));
   const downGroups = rule.groups.filter((g) => votes[g] === 'down');
   const wanted: DeviceStatus = downGroups.length >= rule.downAt ? 'down' : 'up';
-  const withUptime = check.uptimeTicks === undefined ? current : { ...current, uptimeTicks: check.uptimeTicks, uptimeAtMs: check.atMs };
-  const next: DeviceState = { ...withUptime, failStreak: downGroups.length, okStreak: rule.groups.length - downGroups.length };
+  const next: DeviceState = { ...trackUptime(current, check), failStreak: downGroups.length, okStreak: rule.groups.length - downGroups.length };
   const base = { group: own.next, votes, reboot: own.reboot };
   if (wanted === current.status) {
     // As in applyCheck: a check that agrees with the status confirms it (and ends a seed).
