@@ -1,6 +1,7 @@
 import { isIPv6 } from 'node:net';
 import snmp from 'net-snmp';
 import { ProbeError, systemErrorCode } from './errors.js';
+import { assertNetSnmpInternals, onUsmReport, RequestInvalidError, RequestTimedOutError } from './net-snmp-adapter.js';
 import { judgeTimeoutsAfterStalls } from './snmp-timeouts.js';
 import type { Probe, ProbeResult, ProbeTarget, SnmpCredentials } from './types.js';
 
@@ -37,12 +38,6 @@ export class UsmReportError extends Error {
 /** Credentials net-snmp cannot speak; names protocols only, never keys. */
 class UnsupportedCredentialsError extends Error {}
 
-// Value exports that @types/net-snmp declares only as interfaces.
-const lib = snmp as unknown as {
-  RequestTimedOutError: new (message: string) => Error;
-  RequestInvalidError: new (message: string) => Error;
-};
-
 export function perProbeSessions(opts: Pick<SnmpProbeOptions, 'port' | 'timeoutMs' | 'retries'>): SnmpSessionSource {
   return {
     open(address, credentials) {
@@ -53,8 +48,7 @@ export function perProbeSessions(opts: Pick<SnmpProbeOptions, 'port' | 'timeoutM
           ? snmp.createV3Session(address, v3User(credentials), { ...common, version: snmp.Version3 })
           : snmp.createSession(address, credentials.community, { ...common, version: credentials.version === '1' ? snmp.Version1 : snmp.Version2c });
       // The library only exposes report PDUs as text; hook its one report handler so the OID survives.
-      const hookable = session as unknown as { userSecurityModelError(req: { responseCb(err: Error): void }, oid: string): void };
-      hookable.userSecurityModelError = (req, oid) => req.responseCb(new UsmReportError(oid));
+      onUsmReport(session, (oid) => new UsmReportError(oid));
       // An undecodable datagram is emitted as 'error'; without a listener it would crash the worker.
       session.on('error', () => {});
       return judgeTimeoutsAfterStalls(session);
@@ -73,6 +67,8 @@ function v3User(c: Extract<SnmpCredentials, { version: '3' }>): snmp.User {
 }
 
 export function createSnmpProbe(opts: SnmpProbeOptions): Probe {
+  // Start-up: a net-snmp whose internals moved fails here, by name, not in the first sweep.
+  assertNetSnmpInternals();
   const sessions = opts.sessions ?? perProbeSessions(opts);
   const now = opts.now ?? (() => performance.now());
   return {
@@ -151,7 +147,7 @@ export function snmpOutcome(answer: GetAnswer, where: { probe: 'snmp'; deviceId:
   if (answer.aborted) return fault(new ProbeError('aborted', where, 'SNMP GET abandoned: time budget spent'));
   const { error, varbinds } = answer;
   if (!error) return fromVarbind(varbinds[0]);
-  if (error instanceof lib.RequestTimedOutError) {
+  if (error instanceof RequestTimedOutError) {
     return down('timeout', `no answer after ${opts.retries + 1} × ${opts.timeoutMs} ms`);
   }
   if (error instanceof snmp.RequestFailedError) {
@@ -163,7 +159,7 @@ export function snmpOutcome(answer: GetAnswer, where: { probe: 'snmp'; deviceId:
     const [reason, detail] = INVALID_RESPONSE[error.code] ?? ['invalid-response', `unreadable answer (code ${error.code})`];
     return down(reason, detail);
   }
-  if (error instanceof lib.RequestInvalidError) return fault(new ProbeError('bad-credentials', where, 'net-snmp could not build the request'));
+  if (error instanceof RequestInvalidError) return fault(new ProbeError('bad-credentials', where, 'net-snmp could not build the request'));
   return fromSystemError(error, where);
 }
 
