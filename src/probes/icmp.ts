@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
-import { isIPv6 } from 'node:net';
 import { ProbeError, systemErrorCode } from './errors.js';
+import { pingArgs, replyTimes } from './ping-output.js';
 import { spawnPing, type PingRun, type PingRunner } from './spawn.js';
 import type { Probe, ProbeResult, ProbeTarget } from './types.js';
 
@@ -11,45 +10,6 @@ export interface IcmpProbeOptions {
   pingPath?: string;
   run?: PingRunner;
   now?: () => number;
-}
-
-// The `ping` package has no typings for its builder and parser, and no `exports` map, so the
-// deep CommonJS paths are its public surface as far as Node is concerned.
-interface PingLibConfig {
-  numeric: boolean;
-  timeout: number;
-  min_reply: number;
-  v6: boolean;
-  extra: string[];
-}
-interface PingLibParser {
-  eat(line: string): unknown;
-  getResult(): { times: number[] };
-}
-const require = createRequire(import.meta.url);
-const builderFactory = require('ping/lib/builder/factory.js') as {
-  createBuilder(platform: string): { getCommandArguments(target: string, config: PingLibConfig): string[] };
-};
-const parserFactory = require('ping/lib/parser/factory.js') as {
-  createParser(target: string, platform: string, config: PingLibConfig): PingLibParser;
-};
-
-/** The argv the `ping` package builds, plus an interval that keeps count × interval inside the budget and `--` before the target. */
-export function pingArgs(address: string, count: number, timeoutMs: number): string[] {
-  const config: PingLibConfig = { numeric: true, timeout: timeoutMs / 1000, min_reply: count, v6: isIPv6(address), extra: ['-i', '0.2', '--'] };
-  return builderFactory.createBuilder(process.platform).getCommandArguments(address, config);
-}
-
-/** Reply round-trip times (ms) in ping's stdout, read with the `ping` package's parser. */
-export function replyTimes(address: string, stdout: string): number[] {
-  const config: PingLibConfig = { numeric: true, timeout: 1, min_reply: 1, v6: isIPv6(address), extra: [] };
-  const parser = parserFactory.createParser(address, process.platform, config);
-  try {
-    for (const line of stdout.split('\n')) parser.eat(line);
-    return parser.getResult().times;
-  } catch {
-    return []; // output it cannot read (an error banner) holds no replies
-  }
 }
 
 export function createIcmpProbe(opts: IcmpProbeOptions): Probe {
@@ -74,7 +34,7 @@ export function createIcmpProbe(opts: IcmpProbeOptions): Probe {
         return spawnFailure(err, pingPath, where).toResult(elapsed());
       }
       if (signal.aborted) return new ProbeError('aborted', where, 'ping killed: time budget spent').toResult(elapsed());
-      return classify(ran, target.address, opts.count, where, elapsed());
+      return classify(ran, opts.count, where, elapsed());
     },
   };
 }
@@ -93,8 +53,8 @@ const NAME_UNKNOWN = /Name or service not known|No address associated with hostn
 const RESOLVER_DOWN = /Temporary failure in name resolution|Try again/i;
 const UNREACHABLE = /Network is unreachable|No route to host/i;
 
-function classify(ran: PingRun, address: string, count: number, where: { probe: 'icmp'; deviceId: number }, durationMs: number): ProbeResult {
-  const times = replyTimes(address, ran.stdout);
+function classify(ran: PingRun, count: number, where: { probe: 'icmp'; deviceId: number }, durationMs: number): ProbeResult {
+  const times = replyTimes(ran.stdout);
   const replies = Math.min(times.length, count);
   const detail = `${replies}/${count} replies`;
   if (replies > 0) {
