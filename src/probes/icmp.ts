@@ -1,4 +1,4 @@
-import { ProbeError, systemErrorCode } from './errors.js';
+import { probeFault, systemErrorCode } from './errors.js';
 import { pingArgs, replyTimes } from './ping-output.js';
 import { spawnPing, type PingRun, type PingRunner } from './spawn.js';
 import type { Probe, ProbeResult, ProbeTarget } from './types.js';
@@ -23,27 +23,27 @@ export function createIcmpProbe(opts: IcmpProbeOptions): Probe {
       const elapsed = () => Math.round(now() - started);
       const where = { probe: 'icmp' as const, deviceId: target.deviceId };
       if (target.address.startsWith('-')) {
-        return new ProbeError('unsafe-target', where, 'address starts with "-" and would reach ping as an option').toResult(elapsed());
+        return probeFault('unsafe-target', where, 'address starts with "-" and would reach ping as an option', elapsed());
       }
-      if (signal.aborted) return new ProbeError('aborted', where, 'aborted before ping started').toResult(elapsed());
+      if (signal.aborted) return probeFault('aborted', where, 'aborted before ping started', elapsed());
       let ran: PingRun;
       try {
         ran = await run(pingPath, pingArgs(target.address, opts.count, opts.timeoutMs), signal);
       } catch (err) {
-        if (signal.aborted) return new ProbeError('aborted', where, 'ping killed: time budget spent', { cause: err }).toResult(elapsed());
-        return spawnFailure(err, pingPath, where).toResult(elapsed());
+        if (signal.aborted) return probeFault('aborted', where, 'ping killed: time budget spent', elapsed());
+        return spawnFailure(err, pingPath, where, elapsed());
       }
-      if (signal.aborted) return new ProbeError('aborted', where, 'ping killed: time budget spent').toResult(elapsed());
+      if (signal.aborted) return probeFault('aborted', where, 'ping killed: time budget spent', elapsed());
       return classify(ran, opts.count, where, elapsed());
     },
   };
 }
 
-function spawnFailure(err: unknown, pingPath: string, where: { probe: 'icmp'; deviceId: number }): ProbeError {
+function spawnFailure(err: unknown, pingPath: string, where: { probe: 'icmp'; deviceId: number }, durationMs: number): ProbeResult {
   const code = systemErrorCode(err);
-  if (code === 'ENOENT') return new ProbeError('ping-missing', where, `ping binary not found (${pingPath})`, { cause: err });
-  if (code === 'EACCES') return new ProbeError('ping-missing', where, `ping binary not executable (${pingPath})`, { cause: err });
-  return new ProbeError('ping-failed', where, `could not start ping: ${code ?? 'unknown error'}`, { cause: err });
+  if (code === 'ENOENT') return probeFault('ping-missing', where, `ping binary not found (${pingPath})`, durationMs);
+  if (code === 'EACCES') return probeFault('ping-missing', where, `ping binary not executable (${pingPath})`, durationMs);
+  return probeFault('ping-failed', where, `could not start ping: ${code ?? 'unknown error'}`, durationMs);
 }
 
 // ping reports its own failures only as text on stderr (exit 2); this is the boundary where
@@ -61,12 +61,12 @@ function classify(ran: PingRun, count: number, where: { probe: 'icmp'; deviceId:
     return { kind: 'icmp', outcome: 'up', reason: 'ok', detail, durationMs, rttMs: Math.min(...times) };
   }
   const stderr = ran.stderr.trim();
-  if (NOT_PERMITTED.test(stderr)) return new ProbeError('icmp-not-permitted', where, firstLine(stderr)).toResult(durationMs);
+  if (NOT_PERMITTED.test(stderr)) return probeFault('icmp-not-permitted', where, firstLine(stderr), durationMs);
   if (ran.exitCode === 1) return { kind: 'icmp', outcome: 'down', reason: 'no-reply', detail, durationMs };
   if (NAME_UNKNOWN.test(stderr)) return { kind: 'icmp', outcome: 'down', reason: 'unresolvable', detail: 'name does not resolve', durationMs };
-  if (RESOLVER_DOWN.test(stderr)) return new ProbeError('dns-failure', where, firstLine(stderr)).toResult(durationMs);
+  if (RESOLVER_DOWN.test(stderr)) return probeFault('dns-failure', where, firstLine(stderr), durationMs);
   if (UNREACHABLE.test(stderr)) return { kind: 'icmp', outcome: 'down', reason: 'unreachable', detail: firstLine(stderr), durationMs };
-  return new ProbeError('ping-failed', where, `ping exited ${ran.exitCode ?? 'by signal'}: ${firstLine(stderr) || 'no output'}`).toResult(durationMs);
+  return probeFault('ping-failed', where, `ping exited ${ran.exitCode ?? 'by signal'}: ${firstLine(stderr) || 'no output'}`, durationMs);
 }
 
 const firstLine = (text: string): string => (text.split('\n').find((l) => l.trim() !== '') ?? '').trim().slice(0, 200);

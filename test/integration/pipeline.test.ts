@@ -203,6 +203,24 @@ describe('pipeline: sweep → probe worker → status store → report worker �
     expect(await counter(pipe.metrics.patchesTotal, { result: 'gone' })).toBe(1);
   });
 
+  it('a PATCH the inventory rejects (400) is not retried; one refused for lack of permission (403) counts as unauthorized and is retried', async () => {
+    pipe = await startPipeline({ devices: 2 });
+    pipe.inventory.setFault({ kind: 'status', code: 400, method: 'PATCH' });
+    pipe.fleet.down.add(1);
+    await pipe.sweep({ writes: false });
+    await pipe.sweep({ writes: false });
+    await waitFor('the write to fail for good', async () => (await pipe!.reportQueue.getFailedCount()) === 1);
+    expect(pipe.patchRequests()).toBe(1);
+    expect(await counter(pipe.metrics.patchFailuresTotal, { reason: 'rejected' })).toBe(1);
+
+    pipe.inventory.setFault({ kind: 'status', code: 403, method: 'PATCH' });
+    await pipe.sweep({ writes: false });
+    await waitFor('two refused attempts', async () => (await counter(pipe!.metrics.patchFailuresTotal, { reason: 'unauthorized' })) >= 2);
+    pipe.inventory.setFault(null);
+    await waitFor('the write to be delivered', () => pipe!.inventory.patches.length > 0);
+    expect(pipe.patches()).toEqual([{ id: 1, body: { status: false } }]);
+  });
+
   it('a device never has more than one pending probe: a second enqueue in the same or next cycle is already pending', async () => {
     pipe = await startPipeline({ devices: 3, workers: false });
     const devices = await pipe.read();
