@@ -103,7 +103,7 @@ export class DetailsCache {
       return this.validate(device.id, raw);
     } catch (err) {
       this.opts.logger?.debug(
-        { component: 'details', deviceId: device.id, kind: (err as { kind?: string }).kind, err: (err as Error).message },
+        { component: 'details', deviceId: device.id, kind: (err as { kind?: string }).kind, err },
         'device detail unavailable; using the list hostname and the default community',
       );
       return undefined;

@@ -49,7 +49,7 @@ async function patchOrClassify(deps: ReportWorkerDeps, job: Job<ReportJobData>, 
   } catch (err) {
     const reason = failureReason(err);
     deps.metrics.patchFailuresTotal.inc({ reason });
-    const fields = { component: 'reporter', ...job.data, reason, attempt: job.attemptsMade + 1, err: (err as Error).message };
+    const fields = { component: 'reporter', ...job.data, reason, attempt: job.attemptsMade + 1, err };
     if (reason === 'not_found') {
       await deps.store.forget(deviceId);
       deps.metrics.patchesTotal.inc({ result: 'gone' });
@@ -99,8 +99,8 @@ export function startReportWorker(deps: ReportWorkerDeps, connection: Redis, pre
   });
   worker.on('failed', (job, err) => {
     if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
-    deps.logger.error({ component: 'reporter', ...job.data, err: err.message }, 'status PATCH gave up after all attempts; the next sweep will retry');
+    deps.logger.error({ component: 'reporter', ...job.data, err }, 'status PATCH gave up after all attempts; the next sweep will retry');
   });
-  worker.on('error', (err) => deps.logger.warn({ component: 'reporter', err: err.message }, 'report worker error'));
+  worker.on('error', (err) => deps.logger.warn({ component: 'reporter', err }, 'report worker error'));
   return worker;
 }

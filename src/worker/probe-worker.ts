@@ -73,7 +73,7 @@ async function recordChecks(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobDat
     const result = checked[i] as DeviceCheck;
     const settled = applied[i] as PromiseSettledResult<Applied>;
     if (settled.status === 'rejected') {
-      log.error({ ...deviceLabels(device), cycle: job.cycle, err: (settled.reason as Error).message }, 'check not recorded: device state could not be updated');
+      log.error({ ...deviceLabels(device), cycle: job.cycle, err: settled.reason }, 'check not recorded: device state could not be updated');
       continue;
     }
     const transition = settled.value;
@@ -155,8 +155,8 @@ export function startProbeWorker(deps: ProbeWorkerDeps, connection: Redis, prefi
     deps.logger.warn({ component: 'worker', jobId }, 'probe job stalled (its worker died or hung); re-queued for another worker');
   });
   worker.on('failed', (job, err) => {
-    deps.logger.error({ component: 'worker', jobId: job?.id, devices: job?.data.devices.length, err: err.message }, 'probe job failed; its devices are queued again by the next sweep');
+    deps.logger.error({ component: 'worker', jobId: job?.id, devices: job?.data.devices.length, err }, 'probe job failed; its devices are queued again by the next sweep');
   });
-  worker.on('error', (err) => deps.logger.warn({ component: 'worker', err: err.message }, 'probe worker error'));
+  worker.on('error', (err) => deps.logger.warn({ component: 'worker', err }, 'probe worker error'));
   return worker;
 }

@@ -223,7 +223,7 @@ describe('bad inventory data: skipped, counted, warned once, never reaches a she
       await waitFor(`a failed sweep for count ${count}`, async () => (await metric('sweeps_total', { result: 'failed' })) > failedBefore, 30_000);
       const line = daemon.logs.filter((l) => l.msg === 'sweep failed; no device changed because of it').at(-1);
       expect(line).toMatchObject({ level: 'error', kind: 'malformed_page' });
-      expect(String(line?.err)).toMatch(/"count"/);
+      expect((line?.err as { message?: string } | undefined)?.message).toMatch(/"count"/);
     }
     inventory.count = undefined;
     const okBefore = await metric('sweeps_total', { result: 'ok' });
