@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Config } from '../config/types.js';
-import type { Device } from '../inventory/device.js';
+import type { DeviceWithoutCommunity } from '../inventory/device.js';
 import { InventoryHttpError } from '../inventory/errors.js';
 import { reportDedupId, type ReportJobData } from '../queue/jobs.js';
 
@@ -10,7 +10,7 @@ import { reportDedupId, type ReportJobData } from '../queue/jobs.js';
  * second waiting job. `keepLastIfActive`: a flip that lands while the write is in flight queues
  * one follow-up job instead of being dropped until the next sweep.
  */
-export async function enqueueReport(queue: Queue<ReportJobData>, device: Device, config: Config): Promise<void> {
+export async function enqueueReport(queue: Queue<ReportJobData>, device: DeviceWithoutCommunity, config: Config): Promise<void> {
   await queue.add(
     'report',
     { deviceId: device.id, device: device.name, organization: device.organization?.name ?? '' },

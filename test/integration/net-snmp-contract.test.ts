@@ -29,8 +29,8 @@ let answering: SnmpAgent;
 let silent: SnmpAgent;
 
 beforeAll(async () => {
-  answering = await startSnmpAgent({ address: '127.0.11.1', port: 0, community: COMMUNITY, v3User: V3, now: () => 1_700_000_000_000 });
-  silent = await startSnmpAgent({ address: '127.0.11.2', port: answering.port, community: COMMUNITY, now: () => 1_700_000_000_000 });
+  answering = await startSnmpAgent({ address: '127.0.13.1', port: 0, community: COMMUNITY, v3User: V3, now: () => 1_700_000_000_000 });
+  silent = await startSnmpAgent({ address: '127.0.13.2', port: answering.port, community: COMMUNITY, now: () => 1_700_000_000_000 });
   answering.setUptimeTicks(1111);
   silent.setUptimeTicks(2222);
 });

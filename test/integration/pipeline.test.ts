@@ -11,6 +11,7 @@ import { Metrics } from '../../src/metrics/metrics.js';
 import type { Probe, ProbeTarget } from '../../src/probes/types.js';
 import { PROBE_QUEUE, REPORT_QUEUE, type ProbeJobData, type ReportJobData } from '../../src/queue/jobs.js';
 import { PendingProbes } from '../../src/queue/pending-probes.js';
+import { DeviceCommunities } from '../../src/inventory/communities.js';
 import { enqueueProbeBatch } from '../../src/queue/probe-queue.js';
 import { slotDelayMs } from '../../src/scheduler/phase.js';
 import { connectRedis } from '../../src/redis/connection.js';
@@ -60,6 +61,7 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
   const reportQueue = new Queue<ReportJobData>(REPORT_QUEUE, { connection: redis, prefix });
   const store = new StatusStore(redis, prefix);
   const pending = new PendingProbes(redis, prefix);
+  const communities = new DeviceCommunities(redis, prefix);
   const fleet = new SimulatedFleet();
   const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: 5_000, retries: 0 });
   const client = new InventoryClient(http);
@@ -68,7 +70,7 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
   const workers: Worker[] = [];
   const startWorkers = () => {
     workers.push(
-      startProbeWorker({ config, probes: { icmp: fleet }, store, pending, series: new DeviceSeriesStore(redis, prefix), flips: new FlipLog(redis, prefix), guard, reportQueue, metrics, logger, now }, redis, prefix),
+      startProbeWorker({ config, probes: { icmp: fleet }, store, pending, communities, series: new DeviceSeriesStore(redis, prefix), flips: new FlipLog(redis, prefix), guard, reportQueue, metrics, logger, now }, redis, prefix),
       startReportWorker({ config, inventory: client, store, metrics, logger, now }, redis, prefix),
     );
   };
@@ -87,7 +89,7 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
     enqueue(devices: Device[], observedAtMs = Date.now(), cycleStartMs?: number) {
       cycle = cycleStartMs ?? Math.max(cycle + 1, Date.now() - 1);
       const batch = devices.map((device) => ({ device, observedAtMs }));
-      return enqueueProbeBatch({ queue: probeQueue, pending, cycle, slot: 0, staleClaimMs: 180_000, delayMs: slotDelayMs(0, cycle, Date.now()) }, batch);
+      return enqueueProbeBatch({ queue: probeQueue, pending, cycle, slot: 0, staleClaimMs: 180_000, delayMs: slotDelayMs(0, cycle, Date.now()), communities }, batch);
     },
     /** One sweep, then waits until every probe it queued (and every write that followed) is done. */
     async sweep(opts: { writes?: boolean } = {}) {
