@@ -122,6 +122,17 @@ async function counter(metric: Metrics['patchesTotal'] | Metrics['flipsTotal'] |
 }
 
 let pipe: Pipeline | undefined;
+
+/** Device 1 goes down and the inventory answers its PATCH with `code`, a status not worth retrying: waits until the write failed for good. */
+async function writeFailingForGood(code: number): Promise<Pipeline> {
+  const p = (pipe = await startPipeline({ devices: 2 }));
+  p.inventory.setFault({ kind: 'status', code, method: 'PATCH' });
+  p.fleet.down.add(1);
+  await p.sweep({ writes: false });
+  await p.sweep({ writes: false });
+  await waitFor('the write to fail for good', async () => (await p.reportQueue.getFailedCount()) === 1);
+  return p;
+}
 beforeAll(async () => {
   server = await startRedis();
 });
@@ -190,12 +201,7 @@ describe('pipeline: sweep → probe worker → status store → report worker �
   });
 
   it('a 404 on PATCH drops the device\'s state, counts it as gone, and is not retried', async () => {
-    pipe = await startPipeline({ devices: 2 });
-    pipe.inventory.setFault({ kind: 'status', code: 404, method: 'PATCH' });
-    pipe.fleet.down.add(1);
-    await pipe.sweep({ writes: false });
-    await pipe.sweep({ writes: false });
-    await waitFor('the write to fail for good', async () => (await pipe!.reportQueue.getFailedCount()) === 1);
+    pipe = await writeFailingForGood(404);
 
     const [failed] = await pipe.reportQueue.getFailed();
     expect(failed?.attemptsMade).toBe(1);
@@ -206,12 +212,7 @@ describe('pipeline: sweep → probe worker → status store → report worker �
   });
 
   it('a PATCH the inventory rejects (400) is not retried; one refused for lack of permission (403) counts as unauthorized and is retried', async () => {
-    pipe = await startPipeline({ devices: 2 });
-    pipe.inventory.setFault({ kind: 'status', code: 400, method: 'PATCH' });
-    pipe.fleet.down.add(1);
-    await pipe.sweep({ writes: false });
-    await pipe.sweep({ writes: false });
-    await waitFor('the write to fail for good', async () => (await pipe!.reportQueue.getFailedCount()) === 1);
+    pipe = await writeFailingForGood(400);
     expect(pipe.patchRequests()).toBe(1);
     expect(await counter(pipe.metrics.patchFailuresTotal, { reason: 'rejected' })).toBe(1);
 
