@@ -1,4 +1,5 @@
 import { Cron } from 'croner';
+import { ProberError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { CycleLock } from './cycle-lock.js';
@@ -95,7 +96,7 @@ export class Scheduler {
         return;
       }
       metrics.sweepsTotal.inc({ result: 'failed' });
-      logger.error({ cycle, kind: (err as { kind?: string }).kind, err }, 'sweep failed; no device changed because of it');
+      logger.error({ cycle, kind: err instanceof ProberError ? err.kind : undefined, err }, 'sweep failed; no device changed because of it');
     } finally {
       clearInterval(keepAlive);
       await this.deps.lock.release().catch(() => {});
