@@ -1,4 +1,5 @@
 import { InventoryClient } from '../inventory/client.js';
+import { DeviceCommunities } from '../inventory/communities.js';
 import { DetailsCache } from '../inventory/details.js';
 import { createInventoryHttp } from '../inventory/http.js';
 import { GroupCoverage } from '../queue/group-coverage.js';
@@ -23,7 +24,12 @@ export function startSchedulerRole(ctx: RoleContext, queues: ProbeQueues): Runni
   });
   const inventory = new InventoryClient(http);
   const details = new DetailsCache({ redis, prefix: config.redis.prefix, inventory, concurrency: config.inventory.detail_concurrency, logger: log });
-  const sweep = createCycleSweep({ config, redis, inventory, details, queues, pending: pendingByGroup(redis, config.redis.prefix), coverage: new GroupCoverage(redis, config.redis.prefix), series: ctx.series, store: ctx.store, metrics, logger: log, now });
+  const prefix = config.redis.prefix;
+  const sweep = createCycleSweep({
+    config, redis, inventory, details, queues,
+    pending: pendingByGroup(redis, prefix), coverage: new GroupCoverage(redis, prefix), communities: new DeviceCommunities(redis, prefix),
+    series: ctx.series, store: ctx.store, metrics, logger: log, now,
+  });
   const lock = new CycleLock(redis, config.redis.prefix, ctx.owner);
   const scheduler = new Scheduler({ lock, now, metrics, logger: log, sweep }, { intervalSeconds: config.schedule.interval_seconds, cron: config.schedule.cron });
   scheduler.start();

@@ -1,6 +1,7 @@
 import type { Queue, Worker } from 'bullmq';
 import type { Config } from '../config/types.js';
 import { InventoryClient } from '../inventory/client.js';
+import { DeviceCommunities } from '../inventory/communities.js';
 import { createInventoryHttp } from '../inventory/http.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -25,15 +26,19 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
   // The reporter's client does not retry by itself: BullMQ's backoff owns PATCH retries. A site
   // worker (worker.report: false) has none: it needs no route to the inventory.
   const http = config.worker.report ? createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: config.inventory.timeout_ms, retries: 0, metrics, logger }) : undefined;
-  const flips = new FlipLog(redis, config.redis.prefix);
+  const prefix = config.redis.prefix;
+  const flips = new FlipLog(redis, prefix);
   const workers: Worker[] = [
     ...startProbeWorkers(
-      { config, probes, store, pending: pendingByGroup(redis, config.redis.prefix), coverage: new GroupCoverage(redis, config.redis.prefix), series, flips, guard, reportQueue, metrics, logger, now },
+      {
+        config, probes, store, pending: pendingByGroup(redis, prefix), coverage: new GroupCoverage(redis, prefix), communities: new DeviceCommunities(redis, prefix),
+        series, flips, guard, reportQueue, metrics, logger, now,
+      },
       redis,
-      config.redis.prefix,
+      prefix,
       config.worker.groups,
     ),
-    ...(http ? [startReportWorker({ config, inventory: new InventoryClient(http), store, metrics, logger, now }, redis, config.redis.prefix)] : []),
+    ...(http ? [startReportWorker({ config, inventory: new InventoryClient(http), store, metrics, logger, now }, redis, prefix)] : []),
   ];
   return {
     running: () => workers.every((w) => w.isRunning()),

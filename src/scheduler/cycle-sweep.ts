@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/types.js';
 import type { InventoryClient } from '../inventory/client.js';
+import type { DeviceCommunities } from '../inventory/communities.js';
 import type { DetailsCache } from '../inventory/details.js';
 import type { Device } from '../inventory/device.js';
 import type { Logger } from '../log/logger.js';
@@ -25,6 +26,7 @@ export interface CycleSweepDeps {
   /** Pending claims of one probe group. */
   pending: (group: string) => PendingProbes;
   coverage: GroupCoverage;
+  communities: DeviceCommunities;
   series: DeviceSeriesStore;
   store: StatusStore;
   metrics: Metrics;
@@ -55,7 +57,7 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
   };
   return async (cycle, intervalMs, signal) => {
     const batcher = new GroupDispatch(
-      { rules: config.routing.rules, queues: deps.queues, pending: deps.pending, coverage: deps.coverage, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs },
+      { rules: config.routing.rules, queues: deps.queues, pending: deps.pending, coverage: deps.coverage, communities: deps.communities, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs },
       { cycleStartMs: cycle, intervalMs, spread: config.schedule.spread, batchSize: config.worker.batch_size },
     );
     const dispatch = async (devices: Device[], observedAtMs: number) => {
@@ -87,6 +89,7 @@ async function retire(deps: CycleSweepDeps, removed: string[]): Promise<void> {
   const groups = routedGroups(deps.config.routing.rules);
   await Promise.all(groups.map((g) => deps.pending(g).forget(removed)));
   await deps.coverage.forget(groups, removed);
+  await deps.communities.forget(removed);
   await Promise.all(removed.map((id) => deps.store.forget(Number(id))));
   deps.logger.info({ devices: removed.length, sample: removed.slice(0, 10) }, 'devices no longer in the inventory: series and state dropped');
 }

@@ -3,7 +3,7 @@ import type { Device } from '../inventory/device.js';
 import type { GroupCoverage, GroupFigures } from '../queue/group-coverage.js';
 import type { Quorum } from '../queue/jobs.js';
 import type { PendingProbes } from '../queue/pending-probes.js';
-import { enqueueProbeBatch, NOTHING_ENQUEUED, type EnqueueResult } from '../queue/probe-queue.js';
+import { enqueueProbeBatch, NOTHING_ENQUEUED, type EnqueueResult, type ProbeBatchTarget } from '../queue/probe-queue.js';
 import type { ProbeQueues } from '../queue/probe-queues.js';
 import { slotDelayMs } from './phase.js';
 import { ProbeBatcher, type BatcherSettings } from './probe-batcher.js';
@@ -14,6 +14,7 @@ export interface GroupDispatchDeps {
   queues: ProbeQueues;
   pending: (group: string) => PendingProbes;
   coverage: GroupCoverage;
+  communities: ProbeBatchTarget['communities'];
   /** Past this age a pending claim counts as lost (its job will never run) and is taken over. */
   staleClaimMs: number;
 }
@@ -81,10 +82,10 @@ export class GroupDispatch {
   private batcher(group: string): ProbeBatcher {
     let batcher = this.batchers.get(group);
     if (!batcher) {
-      const { queues, pending, staleClaimMs } = this.deps;
+      const { queues, pending, staleClaimMs, communities } = this.deps;
       const cycle = this.settings.cycleStartMs;
       batcher = new ProbeBatcher(this.settings, (slot, devices, nowMs) =>
-        enqueueProbeBatch({ queue: queues.get(group), pending: pending(group), cycle, slot, staleClaimMs, delayMs: slotDelayMs(slot, cycle, nowMs) }, devices),
+        enqueueProbeBatch({ queue: queues.get(group), pending: pending(group), cycle, slot, staleClaimMs, delayMs: slotDelayMs(slot, cycle, nowMs), communities }, devices),
       );
       this.batchers.set(group, batcher);
     }

@@ -3,11 +3,12 @@ import { hostname } from 'node:os';
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/types.js';
-import { deviceLabels, type Device } from '../inventory/device.js';
+import type { DeviceCommunities } from '../inventory/communities.js';
+import { deviceLabels, type Device, type DeviceWithoutCommunity } from '../inventory/device.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { GroupCoverage } from '../queue/group-coverage.js';
-import { DEFAULT_GROUP, probeQueueName, type ProbeJobData, type ReportJobData } from '../queue/jobs.js';
+import { DEFAULT_GROUP, probeQueueName, type ProbeJobData, type QueuedCheck, type ReportJobData } from '../queue/jobs.js';
 import type { PendingProbes } from '../queue/pending-probes.js';
 import { enqueueReport } from '../reporter/report-queue.js';
 import type { FlipLog } from '../status/flip-log.js';
@@ -24,6 +25,8 @@ export interface ProbeWorkerDeps {
   /** Pending claims of one probe group. */
   pending: (group: string) => PendingProbes;
   coverage: GroupCoverage;
+  /** Where the sweep kept the devices' own communities (probe jobs carry none). */
+  communities: Pick<DeviceCommunities, 'lookup'>;
   series: DeviceSeriesStore;
   flips: FlipLog;
   guard: MassOutageGuard;
@@ -53,9 +56,9 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
         setMaxListeners(0, signal);
         return signal;
       };
-      const checked = await slots.runAll(devices, ({ device }, signal) => checkDevice(device, deps.probes, deps.config, deps.now, signal), budget);
-      const ids = devices.map((d) => d.device.id);
-      await deps.coverage.markChecked(group, ids, deps.now()).catch(() => {});
+      const withCommunities = await restoreCommunities(deps, devices);
+      const checked = await slots.runAll(withCommunities, (device, signal) => checkDevice(device, deps.probes, deps.config, deps.now, signal), budget);
+      await deps.coverage.markChecked(group, devices.map((d) => d.device.id), deps.now()).catch(() => {});
       return await recordChecks(deps, log, { ...job.data, devices, group }, checked);
     } finally {
       await deps.pending(group).release(cycle, devices.map((d) => d.device.id)).catch(() => {});
@@ -70,6 +73,13 @@ async function current(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobData, gr
   if (superseded.size === 0) return job.devices;
   log.debug({ group, cycle: job.cycle, devices: superseded.size }, 'probe job partly superseded: a newer sweep queued these devices again');
   return job.devices.filter((d) => !superseded.has(d.device.id));
+}
+
+/** Each device with its own community put back from where the sweep kept it; only v1/v2c SNMP reads one. */
+async function restoreCommunities(deps: ProbeWorkerDeps, devices: QueuedCheck[]): Promise<Device[]> {
+  const snmp = deps.config.probes.snmp;
+  const own = snmp.enabled && snmp.version !== '3' ? await deps.communities.lookup(devices.map((d) => d.device.id)) : new Map<number, string>();
+  return devices.map(({ device }) => ({ ...device, snmpCommunity: own.get(device.id) }));
 }
 
 /** Runs a job's checks through the status store, then announces, exports and reports each device. */
@@ -88,7 +98,7 @@ async function recordChecks(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobDat
     const result = checked[i] as DeviceCheck;
     const settled = applied[i] as PromiseSettledResult<Applied>;
     if (settled.status === 'rejected') {
-      log.error({ ...deviceLabels(device), cycle: job.cycle, err: (settled.reason as Error).message }, 'check not recorded: device state could not be updated');
+      log.error({ ...deviceLabels(device), cycle: job.cycle, err: settled.reason }, 'check not recorded: device state could not be updated');
       continue;
     }
     const transition = settled.value;
@@ -105,7 +115,7 @@ async function recordChecks(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobDat
  * Logs and counts what the check changed: a held flip, a reboot, a flip (one info line each).
  * A device several groups vote on says which group checked it and what each group holds.
  */
-async function announce(deps: ProbeWorkerDeps, log: Logger, device: Device, job: { cycle: number; group: string }, t: Applied, result: DeviceCheck): Promise<void> {
+async function announce(deps: ProbeWorkerDeps, log: Logger, device: DeviceWithoutCommunity, job: { cycle: number; group: string }, t: Applied, result: DeviceCheck): Promise<void> {
   const cycle = job.cycle;
   const labels = t.votes ? { ...deviceLabels(device), group: job.group, groups: t.votes } : deviceLabels(device);
   const reason = result.check.reason;
@@ -184,8 +194,8 @@ function startGroupWorker(deps: ProbeWorkerDeps, processor: ReturnType<typeof cr
     deps.logger.warn({ component: 'worker', group, jobId }, 'probe job stalled (its worker died or hung); re-queued for another worker');
   });
   worker.on('failed', (job, err) => {
-    deps.logger.error({ component: 'worker', group, jobId: job?.id, devices: job?.data.devices.length, err: err.message }, 'probe job failed; its devices are queued again by the next sweep');
+    deps.logger.error({ component: 'worker', group, jobId: job?.id, devices: job?.data.devices.length, err }, 'probe job failed; its devices are queued again by the next sweep');
   });
-  worker.on('error', (err) => deps.logger.warn({ component: 'worker', err: err.message }, 'probe worker error'));
+  worker.on('error', (err) => deps.logger.warn({ component: 'worker', err }, 'probe worker error'));
   return worker;
 }
