@@ -35,6 +35,8 @@ export interface RedisLaunchOptions {
   configFile?: (dir: string) => string;
   /** More command-line settings: `--replicaof`, `--sentinel`, `--tls-port`, `--cluster-enabled`. */
   args?: string[];
+  /** The server's `requirepass`, for the start-up PING. */
+  password?: string;
 }
 
 /**
@@ -45,7 +47,7 @@ export interface RedisLaunchOptions {
 export async function startRedis(options: RedisLaunchOptions = {}): Promise<ThrowAwayRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'ip-redis-'));
-  const launch = async () => spawnRedis([...(options.configFile ? [options.configFile(dir)] : []), ...baseArgs(port, dir), ...(options.args ?? [])], port);
+  const launch = async () => spawnRedis([...(options.configFile ? [options.configFile(dir)] : []), ...baseArgs(port, dir), ...(options.args ?? [])], port, options.password);
   let proc = await launch();
   const handle: ThrowAwayRedis = {
     url: `redis://127.0.0.1:${port}`,
@@ -69,17 +71,17 @@ export async function startRedis(options: RedisLaunchOptions = {}): Promise<Thro
 
 const baseArgs = (port: number, dir: string) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
 
-async function spawnRedis(args: string[], port: number): Promise<ChildProcess> {
+async function spawnRedis(args: string[], port: number, password?: string): Promise<ChildProcess> {
   const proc = spawn('redis-server', args, { stdio: 'ignore' });
-  await waitForPing(port, proc);
+  await waitForPing(port, proc, password);
   return proc;
 }
 
-async function waitForPing(port: number, proc: ChildProcess): Promise<void> {
+async function waitForPing(port: number, proc: ChildProcess, password?: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode}`);
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const client = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on('error', () => {});
     try {
       await client.connect();

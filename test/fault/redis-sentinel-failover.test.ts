@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor, writeConfig, type DaemonProcess, type LogLine } from '../support/daemon.js';
 import { daemonYaml, loopbackAddresses, runDaemon, startFleet, type Fleet } from '../support/fleet.js';
-import { SENTINEL_GROUP, startSentinelGroup, type SentinelGroup } from '../support/redis-topologies.js';
+import { SENTINEL_GROUP, SENTINEL_PASSWORDS, startSentinelGroup, type SentinelGroup } from '../support/redis-topologies.js';
 
 const TOKEN = 'fault-sentinel-token-5e81';
 const COMMUNITY = 'fault-sentinel-community-c4';
@@ -36,8 +36,13 @@ describe('the Redis master SIGKILLed under a Sentinel group while the daemon swe
     fleet = await startFleet({ token: TOKEN, community: COMMUNITY, addresses: loopbackAddresses(141, 3) });
     const site = { inventoryUrl: fleet.inventory.url, prefix: 'fault-sentinel', snmpPort: fleet.snmpPort };
     const config = writeConfig(daemonYaml(site, { status: { mass_outage: { enabled: false } } }));
-    // The container form: sentinels and group name from the environment, no REDIS_URL.
-    const env = { REDIS_SENTINELS: group.sentinelList, REDIS_SENTINEL_NAME: SENTINEL_GROUP };
+    // The container form: sentinels, group name and both passwords from the environment, no REDIS_URL.
+    const env = {
+      REDIS_SENTINELS: group.sentinelList,
+      REDIS_SENTINEL_NAME: SENTINEL_GROUP,
+      REDIS_PASSWORD: SENTINEL_PASSWORDS.data,
+      REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORDS.sentinel,
+    };
     ({ daemon, metricsPort } = await runDaemon(config, { token: TOKEN, env }));
     await waitFor('two sweeps before the fault', () => sweepsDone(daemon).length >= 2, 30_000);
   }, 90_000);
@@ -84,6 +89,7 @@ describe('the Redis master SIGKILLed under a Sentinel group while the daemon swe
     expect(readyAgain).toBeDefined();
     expect(daemon.logs.some((l) => l.msg === 'redis reachable again')).toBe(true);
     expect(daemon.stderr.join('')).toBe('');
+    for (const password of Object.values(SENTINEL_PASSWORDS)) expect(daemon.raw()).not.toContain(password);
     expect(fleet.inventory.patches.map((p) => ({ id: p.id, body: p.body }))).toEqual([
       { id: 1, body: { status: false } },
       { id: 2, body: { status: false } },

@@ -13,6 +13,8 @@ import { freePort, startRedis, type ThrowAwayRedis } from './redis-server.js';
  */
 
 export const SENTINEL_GROUP = 'prober-master';
+/** `requirepass` of the master and replica, and of the sentinels: a production group has both. */
+export const SENTINEL_PASSWORDS = { data: 'sentinel-data-pw-4f1c', sentinel: 'sentinel-own-pw-9d27' };
 
 export interface SentinelGroup {
   master: ThrowAwayRedis;
@@ -34,32 +36,39 @@ function sentinelConf(masterPort: number): (dir: string) => string {
       `sentinel down-after-milliseconds ${SENTINEL_GROUP} 1000`,
       `sentinel failover-timeout ${SENTINEL_GROUP} 3000`,
       `sentinel parallel-syncs ${SENTINEL_GROUP} 1`,
+      `sentinel auth-pass ${SENTINEL_GROUP} ${SENTINEL_PASSWORDS.data}`,
+      `requirepass ${SENTINEL_PASSWORDS.sentinel}`,
+      // Sentinels authenticate to each other with the same password.
+      `sentinel sentinel-pass ${SENTINEL_PASSWORDS.sentinel}`,
     ];
     writeFileSync(file, `${lines.join('\n')}\n`);
     return file;
   };
 }
 
-/** A master, one replica of it, and three sentinels watching them, ready to fail over. */
+/** A master, one replica of it, and three sentinels watching them, ready to fail over; every one with a password. */
 export async function startSentinelGroup(): Promise<SentinelGroup> {
-  const master = await startRedis();
+  const { data, sentinel: sentinelPassword } = SENTINEL_PASSWORDS;
+  const dataNode = (args: string[] = []) => startRedis({ args: ['--requirepass', data, '--masterauth', data, ...args], password: data });
+  const master = await dataNode();
   const started: ThrowAwayRedis[] = [master];
   try {
-    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+    const replica = await dataNode(['--replicaof', '127.0.0.1', String(master.port)]);
     started.push(replica);
     const sentinels: ThrowAwayRedis[] = [];
     for (let i = 0; i < 3; i++) {
-      const sentinel = await startRedis({ configFile: sentinelConf(master.port), args: ['--sentinel'] });
+      const sentinel = await startRedis({ configFile: sentinelConf(master.port), args: ['--sentinel'], password: sentinelPassword });
       sentinels.push(sentinel);
       started.push(sentinel);
     }
-    const ask = (port: number, ...args: (string | number)[]) => withClient(port, (c) => c.call(...(args.map(String) as [string, ...string[]])));
-    await waitFor('the replica in sync', async () => /master_link_status:up/.test(String(await ask(replica.port, 'INFO', 'replication'))), 20_000);
+    const ask = (port: number, password: string, ...args: string[]) => withClient(port, password, (c) => c.call(...(args as [string, ...string[]])));
+    const askSentinel = (port: number, ...args: string[]) => ask(port, sentinelPassword, 'SENTINEL', ...args);
+    await waitFor('the replica in sync', async () => /master_link_status:up/.test(String(await ask(replica.port, data, 'INFO', 'replication'))), 20_000);
     // Every sentinel must know the replica and its two peers, or there is no quorum to fail over with.
     await waitFor('the sentinels to find the replica and each other', async () => {
       for (const s of sentinels) {
-        const replicas = (await ask(s.port, 'SENTINEL', 'REPLICAS', SENTINEL_GROUP)) as unknown[];
-        const peers = (await ask(s.port, 'SENTINEL', 'SENTINELS', SENTINEL_GROUP)) as unknown[];
+        const replicas = (await askSentinel(s.port, 'REPLICAS', SENTINEL_GROUP)) as unknown[];
+        const peers = (await askSentinel(s.port, 'SENTINELS', SENTINEL_GROUP)) as unknown[];
         if (replicas.length < 1 || peers.length < 2) return false;
       }
       return true;
@@ -69,7 +78,7 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
       replica,
       sentinels,
       sentinelList: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
-      masterPort: async () => Number(((await ask(sentinels[0]!.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_GROUP)) as string[])[1]),
+      masterPort: async () => Number(((await askSentinel(sentinels[0]!.port, 'GET-MASTER-ADDR-BY-NAME', SENTINEL_GROUP)) as string[])[1]),
       stop: () => stopAll(started),
     };
   } catch (err) {
@@ -82,8 +91,8 @@ async function stopAll(servers: ThrowAwayRedis[]): Promise<void> {
   await Promise.allSettled(servers.map((s) => s.stop()));
 }
 
-async function withClient<T>(port: number, fn: (client: Redis) => Promise<T>): Promise<T> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+async function withClient<T>(port: number, password: string, fn: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   client.on('error', () => {});
   try {
     await client.connect();
