@@ -14,7 +14,7 @@ import { startHttpServer } from './metrics/server.js';
 import { createStatusRoutes } from './metrics/status-routes.js';
 import { PROBE_QUEUE, REPORT_QUEUE, type ProbeJobData, type ReportJobData } from './queue/jobs.js';
 import { connectRedis } from './queue/redis.js';
-import { checkRedisAtStart, logRedisRefused } from './queue/redis-start-check.js';
+import { refuseUnusableRedis } from './queue/redis-start-check.js';
 import { startSchedulerRole } from './roles/scheduler-role.js';
 import type { RoleContext, RunningRole } from './roles/types.js';
 import { startWorkerRole } from './roles/worker-role.js';
@@ -35,8 +35,6 @@ export interface DaemonOptions {
   exit?: (code: number) => void;
 }
 
-/** How long start-up waits for Redis' first answer before going on without it (it may just be late). */
-const REDIS_FIRST_CONTACT_WAIT_MS = 3_000;
 
 interface Roles {
   scheduler?: RunningRole;
@@ -121,29 +119,6 @@ export async function runDaemon(initial: Config, role: Role, logger: Logger, opt
 
   logger.info({ role, metricsPort: http.port, prefix, owner }, 'inventory-prober running');
   return { shutdown, httpPort: http.port, reloader };
-}
-
-/**
- * A wrong CA or a Redis Cluster stops start-up with the setting to change; a Redis that is merely
- * not up yet does not (the daemon waits for it, not ready). Refused later, when Redis first
- * answers after start-up went on, the process exits with the same error.
- */
-async function refuseUnusableRedis(redis: RoleContext['redis'], logger: Logger, exit: (code: number) => void): Promise<void> {
-  const check = checkRedisAtStart(redis, logger, (err) => {
-    redis.disconnect();
-    logRedisRefused(logger, err);
-    exit(err.exitCode);
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, REDIS_FIRST_CONTACT_WAIT_MS)));
-  try {
-    await Promise.race([check, waited]);
-  } catch (err) {
-    redis.disconnect();
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function buildGuard(config: Config, redis: RoleContext['redis']): MassOutageGuard {

@@ -116,3 +116,31 @@ export function checkRedisAtStart(redis: Redis, logger: Logger, onLateRefusal: (
     redis.once('ready', onReady);
   });
 }
+
+/** How long start-up waits for Redis' first answer before going on without it (it may just be late). */
+const FIRST_CONTACT_WAIT_MS = 3_000;
+
+/**
+ * A wrong CA or a Redis Cluster stops start-up with the setting to change; a Redis that is merely
+ * not up yet does not (the daemon waits for it, not ready). Refused later, when Redis first
+ * answers after start-up went on, the process exits with the same error.
+ */
+export async function refuseUnusableRedis(redis: Redis, logger: Logger, exit: (code: number) => void): Promise<void> {
+  const refusedLate = (err: RedisStartError) => {
+    redis.disconnect();
+    logRedisRefused(logger, err);
+    exit(err.exitCode);
+  };
+  const check = checkRedisAtStart(redis, logger, refusedLate);
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<'waited'>((resolve) => (timer = setTimeout(() => resolve('waited'), FIRST_CONTACT_WAIT_MS)));
+  try {
+    // Start-up goes on without an answer; the check's verdict, whenever it comes, still counts.
+    if ((await Promise.race([check, waited])) === 'waited') check.catch(refusedLate);
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}

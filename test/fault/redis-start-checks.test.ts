@@ -82,6 +82,21 @@ describe('Redis Cluster', () => {
     expect(fatal).toMatchObject({ msg: 'redis refused at start', kind: 'redis-cluster', setting: 'redis.url' });
     expect(String(fatal?.err)).toMatch(/Redis Cluster is not supported/);
   }, 30_000);
+
+  it('is refused as soon as it answers when it was not up at start', async () => {
+    await node.kill();
+    const config = writeConfig(daemonYaml(NO_INVENTORY));
+    const daemon = startDaemon(['run', '--config', config], { INVENTORY_TOKEN: TOKEN, REDIS_URL: node.url, METRICS_PORT: '0' });
+    try {
+      await waitFor('the daemon running without Redis', () => daemon.logs.some((l) => l.msg === 'inventory-prober running'), 20_000);
+      await node.restart();
+      const exit = await Promise.race([daemon.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 20_000))]);
+      expect(exit).toBe(2);
+      expect(daemon.logs.find((l) => l.level === 'fatal')).toMatchObject({ kind: 'redis-cluster', setting: 'redis.url' });
+    } finally {
+      await daemon.stop('SIGKILL');
+    }
+  }, 60_000);
 });
 
 describe('maxmemory-policy', () => {
