@@ -3,7 +3,7 @@ import type { Config, Role } from '../config/types.js';
 import { createLogger } from '../log/logger.js';
 import { runDemo } from '../demo/demo.js';
 import { runDaemon } from '../main.js';
-import { logRedisRefused, RedisStartError } from '../queue/redis-start-check.js';
+import { logRedisRefused, RedisStartError } from '../redis/start-check.js';
 import { probeHost } from './probe-host.js';
 import { sweepOnce } from './sweep-once.js';
 

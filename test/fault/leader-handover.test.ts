@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEADER_TTL_MS } from '../../src/metrics/leader.js';
+import { redisKeys } from '../../src/redis/keys.js';
 import { RUNNING_TTL_MS } from '../../src/scheduler/cycle-lock.js';
 import { metricValue, waitFor, writeConfig, type DaemonProcess, type LogLine } from '../support/daemon.js';
 import { daemonYaml, loopbackAddresses, runDaemon, startFleet, type Fleet } from '../support/fleet.js';
@@ -46,16 +47,16 @@ describe('a SIGKILLed sweeper and metrics leader', () => {
 
   it('hand the sweep and the per-device series to the survivor within about their TTLs', async () => {
     const firstPid = first.daemon.child.pid as number;
-    expect(ownerPid(await client.get(`${PREFIX}:metrics:leader`))).toBe(firstPid);
+    expect(ownerPid(await client.get(redisKeys.metricsLeader(PREFIX)))).toBe(firstPid);
     // Slow pages make a sweep last seconds, so the first daemon can be killed in the middle of one.
     fleet.inventory.setFault({ kind: 'delay', ms: 3_000, method: 'GET', path: '/inventory_device/?' });
-    await waitFor('a sweep of the first daemon in progress', async () => ownerPid(await client.get(`${PREFIX}:sweep:running`)) === firstPid, 30_000);
+    await waitFor('a sweep of the first daemon in progress', async () => ownerPid(await client.get(redisKeys.sweepRunning(PREFIX))) === firstPid, 30_000);
     fleet.inventory.setFault(null);
 
     const killedAtMs = Date.now();
     await first.daemon.stop('SIGKILL');
     const secondPid = second.daemon.child.pid as number;
-    await waitFor('the second daemon to take the lead', async () => ownerPid(await client.get(`${PREFIX}:metrics:leader`)) === secondPid, 30_000);
+    await waitFor('the second daemon to take the lead', async () => ownerPid(await client.get(redisKeys.metricsLeader(PREFIX))) === secondPid, 30_000);
     const leaderMs = Date.now() - killedAtMs;
     const sweep = await waitFor('a sweep by the second daemon', () => second.daemon.logs.find((l) => l.msg === 'sweep done' && loggedAtMs(l) > killedAtMs), 30_000);
     const sweepMs = loggedAtMs(sweep) - killedAtMs;

@@ -4,7 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { parseHostPort } from '../config/reader.js';
 import type { RedisConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
-import { RedisStartError } from './redis-start-check.js';
+import { RedisStartError } from './start-check.js';
 
 /** Reconnect delays: doubling from 400 ms, capped, forever (Redis coming back ends every outage). */
 const reconnectDelayMs = (times: number, capMs: number) => Math.min(200 * 2 ** Math.min(times, 6), capMs);
