@@ -32,7 +32,7 @@ export const redisKeys = {
   /** owner scheduler/cycle-lock.ts · string (owner id, or "skipped") deciding who sweeps a cycle · TTL max(3 × interval, 60 s) · no secret */
   sweepCycle: (prefix: string, cycle: number) => `${prefix}:sweep:cycle:${cycle}`,
 
-  /** owner scheduler/cycle-lock.ts · string (owner id) while a sweep runs · TTL 9 s (RUNNING_TTL_MS), renewed every 3 s · no secret */
+  /** owner scheduler/cycle-lock.ts · string (owner id) while a sweep runs · TTL 8 s (RUNNING_TTL_MS), renewed every 2.5 s · no secret */
   sweepRunning: (prefix: string) => `${prefix}:sweep:running`,
 
   /** owner scheduler/cycle-sweep.ts · string (ms since epoch of the last complete sweep; read by /readyz and /metrics) · no TTL · no secret */

@@ -50,9 +50,9 @@ export class CycleLock {
   }
 }
 
-/** Another replica can sweep at most this long after the sweeper died (plus its next tick, 1 s). */
-export const RUNNING_TTL_MS = 9_000;
+/** Another replica can sweep at most this long after the sweeper died, plus its next tick (≤ 1 s): ≤ 10 s with the sweep. */
+export const RUNNING_TTL_MS = 8_000;
 /** Three renewals per TTL: one lost to a slow Redis round trip does not drop the mark. */
-export const RUNNING_RENEW_MS = 3_000;
+export const RUNNING_RENEW_MS = 2_500;
 
 const cycleTtl = (intervalMs: number) => Math.max(intervalMs * 3, 60_000);
