@@ -37,9 +37,10 @@ describe('Redis over TLS (rediss://) against a real redis-server with TLS on', (
     await redis?.stop();
   });
 
-  it('sweeps and PATCHes through a TLS connection verified against redis.tls_ca_file', async () => {
+  it('sweeps and PATCHes through a TLS connection verified against redis.tls_ca_file, with a client certificate', async () => {
     const site = { inventoryUrl: fleet.inventory.url, prefix: 'fault-tls', snmpPort: fleet.snmpPort };
-    const config = writeConfig(daemonYaml(site, { redis: { tls_ca_file: redis.certs.caFile }, status: { mass_outage: { enabled: false } } }));
+    const tls = { tls_ca_file: redis.certs.caFile, tls_cert_file: redis.certs.clientCertFile, tls_key_file: redis.certs.clientKeyFile };
+    const config = writeConfig(daemonYaml(site, { redis: tls, status: { mass_outage: { enabled: false } } }));
     daemon = (await runDaemon(config, { token: TOKEN, redisUrl: redis.url, metricsPort: 0 })).daemon;
     await waitFor('two sweeps over TLS', () => sweepsDone(daemon!) >= 2, 30_000);
     fleet.agents[1]?.setResponding(false);

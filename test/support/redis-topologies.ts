@@ -110,6 +110,9 @@ export interface Certificates {
   wrongCaFile: string;
   certFile: string;
   keyFile: string;
+  /** A client certificate (and key) signed by the CA, for a server that asks for one. */
+  clientCertFile: string;
+  clientKeyFile: string;
 }
 
 /** A CA, a server certificate for 127.0.0.1 signed by it, and an unrelated second CA (openssl). */
@@ -123,8 +126,19 @@ export function makeCertificates(): Certificates {
   }
   openssl('req', ...ecKey, '-keyout', at('server.key'), '-out', at('server.csr'), '-subj', '/CN=127.0.0.1');
   writeFileSync(at('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl('x509', '-req', '-in', at('server.csr'), '-CA', at('ca.crt'), '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at('server.crt'), '-days', '2', '-extfile', at('san.ext'));
-  return { dir, caFile: at('ca.crt'), wrongCaFile: at('wrong-ca.crt'), certFile: at('server.crt'), keyFile: at('server.key') };
+  for (const [name, subject, ext] of [['server', '/CN=127.0.0.1', ['-extfile', at('san.ext')]], ['client', '/CN=inventory-prober', []]] as const) {
+    if (name === 'client') openssl('req', ...ecKey, '-keyout', at('client.key'), '-out', at('client.csr'), '-subj', subject);
+    openssl('x509', '-req', '-in', at(`${name}.csr`), '-CA', at('ca.crt'), '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at(`${name}.crt`), '-days', '2', ...ext);
+  }
+  return {
+    dir,
+    caFile: at('ca.crt'),
+    wrongCaFile: at('wrong-ca.crt'),
+    certFile: at('server.crt'),
+    keyFile: at('server.key'),
+    clientCertFile: at('client.crt'),
+    clientKeyFile: at('client.key'),
+  };
 }
 
 export interface TlsRedis {
@@ -136,13 +150,13 @@ export interface TlsRedis {
 
 /**
  * A redis-server with TLS on a second port (the plain one is only for the launcher's PING);
- * clients need no certificate of their own.
+ * clients must show a certificate the CA signed (`tls-auth-clients yes`).
  */
 export async function startTlsRedis(): Promise<TlsRedis> {
   const certs = makeCertificates();
   const tlsPort = await freePort();
   const server = await startRedis({
-    args: ['--tls-port', String(tlsPort), '--tls-cert-file', certs.certFile, '--tls-key-file', certs.keyFile, '--tls-ca-cert-file', certs.caFile, '--tls-auth-clients', 'no'],
+    args: ['--tls-port', String(tlsPort), '--tls-cert-file', certs.certFile, '--tls-key-file', certs.keyFile, '--tls-ca-cert-file', certs.caFile, '--tls-auth-clients', 'yes'],
   }).catch((err: unknown) => {
     rmSync(certs.dir, { recursive: true, force: true });
     throw err;
