@@ -24,7 +24,7 @@ export class RedisStartError extends ProberError {
 
 /** One log line for every way start-up refuses Redis, with what to change. */
 export function logRedisRefused(logger: Logger, err: RedisStartError): void {
-  logger.fatal({ component: 'redis', kind: err.kind, setting: err.setting, err: err.message }, 'redis refused at start');
+  logger.fatal({ component: 'redis', kind: err.kind, setting: err.setting, err }, 'redis refused at start');
 }
 
 /** Node's certificate verification failures (tls.connect): the server is not who the CA vouches for. */
@@ -107,7 +107,7 @@ export function checkRedisAtStart(redis: Redis, logger: Logger, onLateRefusal: (
         (err: unknown) => {
           if (err instanceof RedisStartError) return refuse(err);
           // INFO lost to a dropped connection says nothing about the server: the next start checks again.
-          logger.warn({ component: 'redis', err: (err as Error).message }, 'could not inspect the redis server at start');
+          logger.warn({ component: 'redis', err }, 'could not inspect the redis server at start');
           settle('checked');
         },
       );

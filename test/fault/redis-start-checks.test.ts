@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDaemon, waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
+import { startDaemon, waitFor, writeConfig, type DaemonProcess, type LogLine } from '../support/daemon.js';
 import { daemonYaml, loopbackAddresses, runDaemon, startFleet, type ConfigOverrides, type Fleet } from '../support/fleet.js';
 import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
 import { startClusterNode, startTlsRedis, type TlsRedis } from '../support/redis-topologies.js';
@@ -9,6 +9,8 @@ const COMMUNITY = 'fault-redis-start-community-2f';
 /** For daemons refused before they sweep: nothing listens there, and nothing is asked. */
 const NO_INVENTORY = { inventoryUrl: 'http://127.0.0.1:9/api/v1', prefix: 'fault-start', snmpPort: 161 };
 
+/** Logs carry the error itself under `err` (type, kind, message…). */
+const errMessage = (line: LogLine | undefined) => String((line?.err as { message?: unknown } | undefined)?.message);
 const sweepsDone = (d: DaemonProcess) => d.logs.filter((l) => l.msg === 'sweep done').length;
 const evictionWarnings = (d: DaemonProcess) => d.logs.filter((l) => l.level === 'warn' && l.maxmemoryPolicy !== undefined);
 
@@ -55,14 +57,14 @@ describe('Redis over TLS (rediss://) against a real redis-server with TLS on', (
     const { exit, fatal } = await refusedRun(redis.url, { redis: { tls_ca_file: redis.certs.wrongCaFile } });
     expect(exit).toBe(2);
     expect(fatal).toMatchObject({ msg: 'redis refused at start', kind: 'redis-tls-untrusted', setting: 'redis.tls_ca_file' });
-    expect(String(fatal?.err)).toMatch(/not trusted.*set redis\.tls_ca_file/);
+    expect(errMessage(fatal)).toMatch(/not trusted.*set redis\.tls_ca_file/);
   }, 30_000);
 
   it('refuses to start when redis.tls_ca_file cannot be read', async () => {
     const { exit, fatal } = await refusedRun(redis.url, { redis: { tls_ca_file: `${redis.certs.dir}/missing.crt` } });
     expect(exit).toBe(2);
     expect(fatal).toMatchObject({ kind: 'redis-tls-file', setting: 'redis.tls_ca_file' });
-    expect(String(fatal?.err)).toContain('ENOENT');
+    expect(errMessage(fatal)).toContain('ENOENT');
   }, 30_000);
 });
 
@@ -81,7 +83,7 @@ describe('Redis Cluster', () => {
     const { exit, fatal } = await refusedRun(node.url);
     expect(exit).toBe(2);
     expect(fatal).toMatchObject({ msg: 'redis refused at start', kind: 'redis-cluster', setting: 'redis.url' });
-    expect(String(fatal?.err)).toMatch(/Redis Cluster is not supported/);
+    expect(errMessage(fatal)).toMatch(/Redis Cluster is not supported/);
   }, 30_000);
 
   it('is refused as soon as it answers when it was not up at start', async () => {
