@@ -16,6 +16,7 @@ import { REPORT_QUEUE, type ReportJobData } from './queue/jobs.js';
 import { ProbeQueues } from './queue/probe-queues.js';
 import { connectRedis } from './redis/connection.js';
 import { GroupCoverage } from './queue/group-coverage.js';
+import { refuseUnusableRedis } from './redis/start-check.js';
 import { startSchedulerRole } from './roles/scheduler-role.js';
 import { routedGroups } from './scheduler/routing.js';
 import type { RoleContext, RunningRole } from './roles/types.js';
@@ -33,7 +34,10 @@ export interface Daemon {
 export interface DaemonOptions {
   /** Re-reads the configuration for SIGHUP and POST /-/reload; without it, reload is off. */
   reload?: () => Promise<ConfigResult>;
+  /** Ends the process when Redis is refused after start-up went on without it (tests inject it). */
+  exit?: (code: number) => void;
 }
+
 
 interface Roles {
   scheduler?: RunningRole;
@@ -50,7 +54,8 @@ export async function runDaemon(initial: Config, role: Role, logger: Logger, opt
   const metrics = new Metrics();
   // Only processes that probe know whether ICMP works; elsewhere a 0 would read as "denied".
   if (role === 'scheduler') metrics.registry.removeSingleMetric('inventory_prober_icmp_permitted');
-  const redis = connectRedis(initial.redis.url, logger, 'main');
+  const redis = connectRedis(initial.redis, logger, 'main');
+  await refuseUnusableRedis(redis, logger, options.exit ?? ((code) => process.exit(code)));
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const onQueueError = (queue: string, err: Error) => logger.warn({ component: 'queue', queue, err: err.message }, 'queue error');
   const probeQueues = new ProbeQueues(redis, prefix, onQueueError);

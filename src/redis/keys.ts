@@ -39,13 +39,13 @@ export const redisKeys = {
   /** owner queue/group-coverage.ts · string (JSON per-group figures of the last sweep: devices, not probed; read by /metrics and the status page) · no TTL · no secret */
   groupsSummary: (prefix: string) => `${prefix}:groups:last_summary`,
 
-  /** owner metrics/leader.ts · string (owner id of the replica exporting per-device series) · TTL 30 s, renewed · no secret */
+  /** owner metrics/leader.ts · string (owner id of the replica exporting per-device series) · TTL 7.5 s (LEADER_TTL_MS), renewed every 2.5 s · no secret */
   metricsLeader: (prefix: string) => `${prefix}:metrics:leader`,
 
   /** owner scheduler/cycle-lock.ts · string (owner id, or "skipped") deciding who sweeps a cycle · TTL max(3 × interval, 60 s) · no secret */
   sweepCycle: (prefix: string, cycle: number) => `${prefix}:sweep:cycle:${cycle}`,
 
-  /** owner scheduler/cycle-lock.ts · string (owner id) while a sweep runs · TTL max(interval, 30 s), extended · no secret */
+  /** owner scheduler/cycle-lock.ts · string (owner id) while a sweep runs · TTL 8 s (RUNNING_TTL_MS), renewed every 2.5 s · no secret */
   sweepRunning: (prefix: string) => `${prefix}:sweep:running`,
 
   /** owner scheduler/cycle-sweep.ts · string (ms since epoch of the last complete sweep; read by /readyz and /metrics) · no TTL · no secret */

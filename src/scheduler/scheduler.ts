@@ -2,7 +2,7 @@ import { Cron } from 'croner';
 import { ProberError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { CycleLock } from './cycle-lock.js';
+import { RUNNING_RENEW_MS, type CycleLock } from './cycle-lock.js';
 import type { SweepSummary } from './sweep.js';
 
 export interface Cadence {
@@ -77,7 +77,7 @@ export class Scheduler {
 
   private async runSweep(cycle: number, intervalMs: number): Promise<void> {
     const { metrics, logger } = this.deps;
-    const keepAlive = setInterval(() => void this.deps.lock.extend(intervalMs).catch(() => {}), Math.max(1_000, intervalMs / 3));
+    const keepAlive = setInterval(() => void this.deps.lock.extend().catch(() => {}), RUNNING_RENEW_MS);
     const endTimer = metrics.sweepDurationSeconds.startTimer();
     try {
       const summary = await this.deps.sweep(cycle, intervalMs, this.abort.signal);

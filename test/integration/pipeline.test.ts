@@ -1,7 +1,7 @@
 import { Queue, type Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, Secret, type Config } from '../../src/config/index.js';
+import { loadConfig, type Config } from '../../src/config/index.js';
 import { InventoryClient } from '../../src/inventory/client.js';
 import type { Device } from '../../src/inventory/device.js';
 import { createInventoryHttp } from '../../src/inventory/http.js';
@@ -23,7 +23,7 @@ import { StatusStore } from '../../src/status/store.js';
 import { startProbeWorkers } from '../../src/worker/probe-worker.js';
 import { waitFor } from '../support/daemon.js';
 import { fakeFleet, startInventoryServer } from '../support/inventory-server.js';
-import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { singleRedis, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
 
 const TOKEN = 'pipeline-token-0c1d';
 const logger = createLogger('silent');
@@ -56,7 +56,7 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
   const inventory = await startInventoryServer({ token: TOKEN, devices: fakeFleet(opts.devices ?? 2) });
   const config = await testConfig(inventory.url, opts.patchesPerSecond);
   const prefix = `pipe${++prefixes}`;
-  const redis = connectRedis(new Secret(server.url), logger, 'pipeline-test');
+  const redis = connectRedis(singleRedis(server.url), logger, 'pipeline-test');
   const metrics = new Metrics(new Registry(), { defaultMetrics: false });
   const probeQueue = new Queue<ProbeJobData>(PROBE_QUEUE, { connection: redis, prefix });
   const reportQueue = new Queue<ReportJobData>(REPORT_QUEUE, { connection: redis, prefix });
