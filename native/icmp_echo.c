@@ -249,11 +249,20 @@ static void deliver(sock_t *s) {
   napi_close_handle_scope(env, scope);
 }
 
+/* An ICMP error also leaves its errno in the socket's pending error, which the next send would
+   return for whatever it sends next. The error queue already told us whose it was: forget it. */
+static void clear_pending_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   (void)events;
   sock_t *s = h->data;
   if (s->closed) return;
   drain_error_queue(s);
+  clear_pending_error(s->fd);
   drain_replies(s);
   if (status < 0 && !s->closed) uv_poll_start(&s->poll, UV_READABLE, on_poll); /* stopped by POLLERR */
   deliver(s);
@@ -484,7 +493,14 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
-      int32_t e = errno; /* the first entry of this batch failed on its own: report it, go on */
+      /* The first entry failed. The errno may be a stale pending error (an ICMP error about an
+         earlier echo, see clear_pending_error), which that call consumed: try the entry once
+         more on its own. A real refusal (no route) fails again. */
+      int32_t e = 0;
+      if (sendmsg(s->fd, &msgs[0].msg_hdr, MSG_DONTWAIT) < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
+        e = errno;
+      }
       memcpy(errs + 4 * done, &e, 4);
       done++;
       continue;
