@@ -44,8 +44,10 @@ export const RECORD_BYTES = 48;
 
 export type AddonLoad = { ok: true; addon: IcmpEchoAddon; path: string } | { ok: false; reason: string };
 
-// dist/probes/ → dist/native/ in a build; src/probes/ → dist/native/ when tests run the sources.
-const CANDIDATES = ['../native/icmp_echo.node', '../../dist/native/icmp_echo.node'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+// dist/probes/ → dist/native/ in a build; src/probes/ (tests) and dist-bench/src/probes/ (benchmarks) → dist/native/.
+const CANDIDATES = ['../native/icmp_echo.node', '../../dist/native/icmp_echo.node', '../../../dist/native/icmp_echo.node'].map((p) =>
+  fileURLToPath(new URL(p, import.meta.url)),
+);
 
 let loaded: AddonLoad | undefined;
 
@@ -67,7 +69,20 @@ export function loadIcmpEchoAddon(): AddonLoad {
 
 /** Network-order bytes of an IP literal, or undefined for anything else (hostnames, zoned IPv6). */
 export function addressBytes(address: string): Buffer | undefined {
-  if (isIPv4(address)) return Buffer.from(address.split('.').map(Number));
+  if (isIPv4(address)) {
+    const bytes = Buffer.allocUnsafe(4);
+    let octet = 0;
+    let at = 0;
+    for (let i = 0; i < address.length; i++) {
+      const c = address.charCodeAt(i);
+      if (c === 46) {
+        bytes[at++] = octet;
+        octet = 0;
+      } else octet = octet * 10 + c - 48;
+    }
+    bytes[at] = octet;
+    return bytes;
+  }
   if (!isIPv6(address) || address.includes('%')) return undefined;
   let text = address;
   const v4Tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);

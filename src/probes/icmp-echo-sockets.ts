@@ -124,12 +124,22 @@ export class EchoSender {
   private queue: QueuedSend[] = [];
   private head = 0;
   private scheduled = false;
+  // Reused by every send: one chunk's addresses (16 bytes fit either family), seqs and errnos.
+  private readonly addresses: Buffer;
+  private readonly seqs: Buffer;
   private readonly errnos: Buffer;
+  private readonly batch: QueuedSend[] = [];
+  private readonly flushNow = () => {
+    this.scheduled = false;
+    this.flush();
+  };
 
   constructor(
     private readonly addon: IcmpEchoAddon,
     private readonly chunk: number,
   ) {
+    this.addresses = Buffer.alloc(16 * chunk);
+    this.seqs = Buffer.alloc(2 * chunk);
     this.errnos = Buffer.alloc(4 * chunk);
   }
 
@@ -147,36 +157,32 @@ export class EchoSender {
   private schedule(delayMs: number): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    const run = () => {
-      this.scheduled = false;
-      this.flush();
-    };
-    if (delayMs > 0) setTimeout(run, delayMs);
-    else setImmediate(run);
+    if (delayMs > 0) setTimeout(this.flushNow, delayMs);
+    else setImmediate(this.flushNow);
   }
 
   private flush(): void {
-    const batch: QueuedSend[] = [];
+    const batch = this.batch;
+    batch.length = 0;
     while (this.head < this.queue.length && batch.length < this.chunk) {
       const next = this.queue[this.head++]!;
       if (next.live()) batch.push(next);
     }
     let pushedBack = false;
-    let i = 0;
-    while (i < batch.length) {
+    for (let i = 0; i < batch.length; ) {
       // One addon call per run of requests for the same socket (nearly always the whole batch).
       const socket = batch[i]!.socket;
       let end = i;
       while (end < batch.length && batch[end]!.socket === socket) end++;
-      const run = batch.slice(i, end);
-      const consumed = this.sendRun(socket, run);
-      if (consumed < run.length) {
+      const consumed = this.sendRun(socket, batch, i, end);
+      if (consumed < end - i) {
         this.queue.splice(this.head, 0, ...batch.slice(i + consumed));
         pushedBack = true;
         break;
       }
       i = end;
     }
+    batch.length = 0;
     if (this.head > 4096 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
@@ -184,16 +190,17 @@ export class EchoSender {
     if (this.head < this.queue.length) this.schedule(pushedBack ? 1 : 0);
   }
 
-  private sendRun(socket: EchoSocket, run: QueuedSend[]): number {
+  /** Sends batch[from..to) (all on `socket`); returns how many the kernel took or refused for good. */
+  private sendRun(socket: EchoSocket, batch: QueuedSend[], from: number, to: number): number {
     const width = socket.family === 4 ? 4 : 16;
-    const addresses = Buffer.allocUnsafe(width * run.length);
-    const seqs = Buffer.allocUnsafe(2 * run.length);
-    run.forEach((s, k) => {
-      s.address.copy(addresses, width * k);
-      seqs.writeUInt16LE(s.seq, 2 * k);
-    });
-    const consumed = this.addon.send(socket.opened.handle, addresses, seqs, this.errnos);
-    for (let k = 0; k < consumed; k++) run[k]!.onSent(this.errnos.readInt32LE(4 * k));
+    const n = to - from;
+    for (let k = 0; k < n; k++) {
+      const s = batch[from + k]!;
+      s.address.copy(this.addresses, width * k);
+      this.seqs.writeUInt16LE(s.seq, 2 * k);
+    }
+    const consumed = this.addon.send(socket.opened.handle, this.addresses.subarray(0, width * n), this.seqs.subarray(0, 2 * n), this.errnos);
+    for (let k = 0; k < consumed; k++) batch[from + k]!.onSent(this.errnos.readInt32LE(4 * k));
     return consumed;
   }
 }

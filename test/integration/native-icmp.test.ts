@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usableIcmpProbe } from '../../src/probes/icmp-engine.js';
 import { createNativeIcmpProbe } from '../../src/probes/native-icmp.js';
 import { icmpEngines } from '../../src/probes/registry.js';
-import type { ProbeResult } from '../../src/probes/types.js';
+import type { Probe, ProbeResult } from '../../src/probes/types.js';
 import { asNobody, canBuildLab, createIcmpLab, LAB, type IcmpLab } from '../support/icmp-lab.js';
 
 /**
@@ -17,7 +17,7 @@ import { asNobody, canBuildLab, createIcmpLab, LAB, type IcmpLab } from '../supp
  */
 const DIST = resolve('dist');
 const isRoot = process.getuid?.() === 0;
-const run = (address: string, probe = createNativeIcmpProbe({ count: 3, timeoutMs: 500 }), signal = AbortSignal.timeout(5000)) =>
+const run = (address: string, probe: Probe, signal = AbortSignal.timeout(5000)) =>
   probe.run({ deviceId: 1, address }, signal);
 
 describe.skipIf(!isRoot)('native ICMP engine on loopback (as root)', () => {
