@@ -4,15 +4,16 @@ import type { Config } from '../config/types.js';
 import type { InventoryClient } from '../inventory/client.js';
 import type { DetailsCache } from '../inventory/details.js';
 import type { Device } from '../inventory/device.js';
-import { lastSweepKey } from '../lifecycle/readiness.js';
 import type { Logger } from '../log/logger.js';
 import type { DeviceSeriesStore } from '../metrics/device-series.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ProbeJobData } from '../queue/jobs.js';
 import type { PendingProbes } from '../queue/pending-probes.js';
 import { enqueueProbeBatch } from '../queue/probe-queue.js';
+import { redisKeys } from '../redis/keys.js';
 import type { StatusStore } from '../status/store.js';
 import { FleetMembership } from './fleet-membership.js';
+import { slotDelayMs } from './phase.js';
 import { ProbeBatcher } from './probe-batcher.js';
 import { BoundedSet, runSweep, type SweepPage, type SweepSummary } from './sweep.js';
 
@@ -37,9 +38,6 @@ export interface CycleSweepDeps {
  */
 const STALE_CLAIM_CYCLES = 3;
 
-/** Where the last sweep's figures are kept for the status page. */
-export const lastSweepSummaryKey = (prefix: string) => `${prefix}:sweep:last_summary`;
-
 /**
  * One cycle's sweep, end to end: page the inventory, fill in details, enqueue probes, and once
  * every page was read, retire the devices the inventory no longer lists.
@@ -57,7 +55,8 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
   return async (cycle, intervalMs, signal) => {
     const batcher = new ProbeBatcher(
       { cycleStartMs: cycle, intervalMs, spread: config.schedule.spread, batchSize: config.worker.batch_size },
-      (slot, devices, nowMs) => enqueueProbeBatch({ queue: deps.probeQueue, pending: deps.pending, cycle, slot, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs }, devices, nowMs),
+      (slot, devices, nowMs) =>
+        enqueueProbeBatch({ queue: deps.probeQueue, pending: deps.pending, cycle, slot, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs, delayMs: slotDelayMs(slot, cycle, nowMs) }, devices),
     );
     const dispatch = async (devices: Device[], observedAtMs: number) => {
       await membership.add(cycle, devices.map((d) => d.id));
@@ -76,7 +75,7 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
     // A list that moved under the sweep may have shifted live devices past it: keep the last complete membership.
     if (summary.countChanges > 0) await membership.discard(cycle);
     else await retire(deps, await membership.commit(cycle));
-    await redis.multi().set(lastSweepKey(prefix), String(now())).set(lastSweepSummaryKey(prefix), JSON.stringify({ ...summary, atMs: now() })).exec();
+    await redis.multi().set(redisKeys.lastSweepSuccess(prefix), String(now())).set(redisKeys.lastSweepSummary(prefix), JSON.stringify({ ...summary, atMs: now() })).exec();
     return summary;
   };
 }
