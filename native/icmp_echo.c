@@ -181,12 +181,14 @@ static void drain_error_queue(sock_t *s) {
     struct iovec iov = { buf, PKT_MAX };
     struct msghdr msg = { .msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1,
                           .msg_control = control, .msg_controllen = sizeof control };
+    memset(&to, 0, sizeof to);
     ssize_t n = recvmsg(s->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
     if (n < 0) return;
+    if (to.ss_family != s->m.family) continue; /* no destination address: cannot name the target */
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
       int v4 = c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR;
       int v6 = c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR;
-      if (!v4 && !v6) continue;
+      if ((!v4 && !v6) || c->cmsg_len < CMSG_LEN(sizeof(struct sock_extended_err))) continue;
       struct sock_extended_err ee;
       memcpy(&ee, CMSG_DATA(c), sizeof ee);
       if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6) continue;
