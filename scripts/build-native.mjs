@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /* global process, console */
 /**
- * Compiles the native ICMP engine (native/icmp_echo.c) into dist/native/icmp_echo.node.
+ * Compiles the native ICMP engine (native/*.c) into dist/native/icmp_echo.node.
  *
- * A direct compiler call, not node-gyp: one C file needs no build system, and this never
+ * A direct compiler call, not node-gyp: three C files need no build system, and this never
  * downloads anything. Node's headers come from the running Node's own prefix (`include/node`
  * next to `bin/node`: /usr here, /usr/local in the node Docker images). Run by `npm run build`,
  * not by an `install` script: npm runs a root package's install script on every `npm ci`,
@@ -13,7 +13,7 @@
  * Environment: CC (default cc), NODE_INCLUDE_DIR (override the headers' directory).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -35,7 +35,8 @@ const flags = [
 if (values.sanitize) flags.push(`-fsanitize=${values.sanitize}`, '-fno-omit-frame-pointer');
 mkdirSync(dirname(out), { recursive: true });
 try {
-  execFileSync(cc, [...flags, '-I', include, join(root, 'native/icmp_echo.c'), '-o', out], { stdio: 'inherit' });
+  const sources = readdirSync(join(root, 'native')).filter((f) => f.endsWith('.c')).map((f) => join(root, 'native', f));
+  execFileSync(cc, [...flags, '-I', include, ...sources, '-o', out], { stdio: 'inherit' });
 } catch {
   console.error(`build-native: ${cc} failed (see above); the worker would fall back to fping or ping without the addon`);
   process.exit(1);

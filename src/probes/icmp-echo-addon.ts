@@ -117,7 +117,8 @@ export function readRecord(buf: Buffer, offset: number, family: IpFamily): EchoR
     seq: buf.readUInt16LE(offset + 16),
     icmpType: buf[offset + 19] ?? 0,
     icmpCode: buf[offset + 20] ?? 0,
-    rttMs: Number(buf.readBigUInt64LE(offset + 24)) / 1e6,
+    // Two 32-bit halves, not readBigUInt64LE: no BigInt per reply.
+    rttMs: (buf.readUInt32LE(offset + 24) + buf.readUInt32LE(offset + 28) * 2 ** 32) / 1e6,
     ...(kind === 'error' && hasOffender ? { offender: addressText(buf, offenderAt, family) } : {}),
   };
 }

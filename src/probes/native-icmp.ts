@@ -105,24 +105,27 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
       c.start();
     });
 
+  /** A hostname: resolved first (the resolver's answer may be IPv4 or IPv6). */
+  const checkName = async (host: string, where: Where, started: number, signal: AbortSignal): Promise<ProbeResult> => {
+    const fail = (err: ProbeError) => err.toResult(Math.round(now() - started));
+    if (isIP(host)) return fail(new ProbeError('socket', where, `the native engine cannot address ${host} (a zoned IPv6 address)`));
+    const resolved = await resolve(lookup, host, where);
+    if (resolved instanceof ProbeError) return fail(resolved);
+    if ('down' in resolved) return { ...resolved.down, durationMs: Math.round(now() - started) };
+    if (signal.aborted) return fail(new ProbeError('aborted', where, 'aborted while resolving the name'));
+    return check(resolved.bytes, where, started, signal);
+  };
+
   return {
     kind: 'icmp',
-    async run(target: ProbeTarget, signal: AbortSignal): Promise<ProbeResult> {
+    // Not async: an IP literal (nearly every device) goes straight to its check's promise.
+    run(target: ProbeTarget, signal: AbortSignal): Promise<ProbeResult> {
       const started = now();
       const where: Where = { probe: 'icmp', deviceId: target.deviceId };
-      const fail = (err: ProbeError) => err.toResult(Math.round(now() - started));
-      if (!load.ok) return fail(new ProbeError('addon-missing', where, load.reason));
-      if (signal.aborted) return fail(new ProbeError('aborted', where, 'aborted before the first echo request'));
-      let address = addressBytes(target.address);
-      if (!address) {
-        if (isIP(target.address)) return fail(new ProbeError('socket', where, `the native engine cannot address ${target.address} (a zoned IPv6 address)`));
-        const resolved = await resolve(lookup, target.address, where);
-        if (resolved instanceof ProbeError) return fail(resolved);
-        if ('down' in resolved) return { ...resolved.down, durationMs: Math.round(now() - started) };
-        address = resolved.bytes;
-        if (signal.aborted) return fail(new ProbeError('aborted', where, 'aborted while resolving the name'));
-      }
-      return check(address, where, started, signal);
+      if (!load.ok) return Promise.resolve(new ProbeError('addon-missing', where, load.reason).toResult(0));
+      if (signal.aborted) return Promise.resolve(new ProbeError('aborted', where, 'aborted before the first echo request').toResult(0));
+      const address = addressBytes(target.address);
+      return address ? check(address, where, started, signal) : checkName(target.address, where, started, signal);
     },
     sockets() {
       const reports: EchoSocketReport[] = [];
