@@ -1,6 +1,7 @@
-import type { IcmpEngine } from '../config/types.js';
+import type { Config, IcmpEngine } from '../config/types.js';
 import { checkIcmpPermission, type IcmpPermission } from './icmp-permission.js';
 import type { NativeIcmpProbe } from './native-icmp.js';
+import { createProbes, icmpEngines, icmpSettings, type ProbeSet } from './registry.js';
 import type { Probe } from './types.js';
 
 export interface UsableIcmp {
@@ -80,4 +81,11 @@ function describeSockets(probe: Probe): { sockets?: string } {
       .map((r) => `IPv${r.family} ${r.why} (echo id ${r.sockets.map((s) => s.ident).join(', ')}, receive buffer ${Math.round((r.sockets[0]?.receiveBufferBytes ?? 0) / 1024)} KiB)`)
       .join('; '),
   };
+}
+
+/** The configured probes, ICMP through the same start-up choice as the worker's (the CLI's one-off checks). */
+export async function usableProbes(config: Config): Promise<ProbeSet> {
+  const probes = createProbes(config, { icmp: false });
+  if (config.probes.icmp.enabled) probes.icmp = (await usableIcmpProbe(config.probes.icmp.engine, (engine) => icmpEngines[engine](icmpSettings(config)))).probe;
+  return probes;
 }
