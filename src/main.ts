@@ -53,7 +53,7 @@ export async function runDaemon(initial: Config, role: Role, logger: Logger, opt
   const reportQueue = new Queue<ReportJobData>(REPORT_QUEUE, { connection: redis, prefix });
   // Without a listener BullMQ prints each connection error as a bare stack trace on stderr.
   for (const queue of [probeQueue, reportQueue]) {
-    queue.on('error', (err) => logger.warn({ component: 'queue', queue: queue.name, err: err.message }, 'queue error'));
+    queue.on('error', (err) => logger.warn({ component: 'queue', queue: queue.name, err }, 'queue error'));
   }
   const store = new StatusStore(redis, prefix);
   const series = new DeviceSeriesStore(redis, prefix);

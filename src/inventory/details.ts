@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../redis/keys.js';
+import { ProberError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Device } from './device.js';
 import { isObject, parseCommunity } from './parse.js';
@@ -103,7 +104,7 @@ export class DetailsCache {
       return this.validate(device.id, raw);
     } catch (err) {
       this.opts.logger?.debug(
-        { component: 'details', deviceId: device.id, kind: (err as { kind?: string }).kind, err: (err as Error).message },
+        { component: 'details', deviceId: device.id, kind: err instanceof ProberError ? err.kind : undefined, err },
         'device detail unavailable; using the list hostname and the default community',
       );
       return undefined;

@@ -20,7 +20,7 @@ export function connectRedis(url: Secret, logger: Logger, name: string): Redis {
   redis.on('error', (err: NodeJS.ErrnoException) => {
     if (down) return;
     down = true;
-    logger.warn({ component: 'redis', connection: name, code: err.code, err: err.message }, 'redis unreachable, retrying');
+    logger.warn({ component: 'redis', connection: name, code: err.code, err }, 'redis unreachable, retrying');
   });
   redis.on('ready', () => {
     if (down) logger.info({ component: 'redis', connection: name }, 'redis reachable again');

@@ -1,4 +1,5 @@
 import { Cron } from 'croner';
+import { ProberError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { CycleLock } from './cycle-lock.js';
@@ -59,7 +60,7 @@ export class Scheduler {
     try {
       claim = await this.deps.lock.claim(cycle, intervalMs);
     } catch (err) {
-      this.deps.logger.warn({ cycle, err: (err as Error).message }, 'could not claim sweep (redis unreachable?)');
+      this.deps.logger.warn({ cycle, err }, 'could not claim sweep (redis unreachable?)');
       return;
     } finally {
       this.claiming = false;
@@ -95,8 +96,7 @@ export class Scheduler {
         return;
       }
       metrics.sweepsTotal.inc({ result: 'failed' });
-      const e = err as Error & { kind?: string };
-      logger.error({ cycle, kind: e.kind, err: e.message }, 'sweep failed; no device changed because of it');
+      logger.error({ cycle, kind: err instanceof ProberError ? err.kind : undefined, err }, 'sweep failed; no device changed because of it');
     } finally {
       clearInterval(keepAlive);
       await this.deps.lock.release().catch(() => {});

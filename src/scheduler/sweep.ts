@@ -1,3 +1,4 @@
+import type { InvalidRow } from '../inventory/client.js';
 import type { Device } from '../inventory/device.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -7,7 +8,7 @@ export interface SweepPage {
   offset: number;
   count: number;
   devices: Device[];
-  invalid: { id?: number; reason: string }[];
+  invalid: InvalidRow[];
 }
 
 export interface SweepDeps {
@@ -84,9 +85,11 @@ async function readPages(deps: SweepDeps, cycle: number, signal: AbortSignal, su
 function reportInvalid(deps: SweepDeps, page: SweepPage): void {
   for (const row of page.invalid) {
     deps.metrics.invalidDevicesTotal.inc({ reason: row.reason.split(':')[0] ?? 'invalid' });
-    const fresh = deps.warned.add(`${row.id ?? '?'}|${row.reason}`);
+    // Keyed by the id as received (or the row's place, without one): each bad row warns once.
+    const fresh = deps.warned.add(`${row.rowId ?? `@${page.offset + row.index}`}|${row.reason}`);
     const level = fresh ? 'warn' : 'debug';
-    deps.logger[level]({ deviceId: row.id, reason: row.reason, offset: page.offset }, 'device skipped: invalid inventory record');
+    const { id, rowId, rowName, index, reason } = row;
+    deps.logger[level]({ deviceId: id, rowId, rowName, offset: page.offset, index, reason }, 'device skipped: invalid inventory record');
   }
 }
 
