@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { ProbeError } from './errors.js';
+import { probeFault } from './errors.js';
 import type { EchoRecord, IpFamily } from './icmp-echo-addon.js';
 import type { Echo, EchoSender, EchoSocket, EchoSocketPool, QueuedSend } from './icmp-echo-sockets.js';
 import { describeIcmpError } from './icmp-errors.js';
@@ -91,7 +91,7 @@ export class EchoCheck implements Echo, QueuedSend {
       this.sender.enqueue(this);
     } catch (err) {
       // Every socket of the pool full and the kernel refused one more (EMFILE…).
-      this.settle(new ProbeError('socket', this.where, `could not open another ICMP socket: ${(err as Error).message}`).toResult(0));
+      this.settle(probeFault('socket', this.where, `could not open another ICMP socket: ${(err as Error).message}`, 0));
     }
   }
 }
@@ -107,5 +107,5 @@ function sendFailure(errno: number, where: Where): Outcome {
   const name = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
   if (name === 'ENETUNREACH' || name === 'EHOSTUNREACH') return { kind: 'icmp', outcome: 'down', reason: 'unreachable', detail: `no route (${name})` };
   const kind = name === 'EPERM' || name === 'EACCES' ? 'icmp-not-permitted' : 'socket';
-  return new ProbeError(kind, where, `sending the echo request failed: ${name}`).toResult(0);
+  return probeFault(kind, where, `sending the echo request failed: ${name}`, 0);
 }

@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { ProbeError, systemErrorCode } from './errors.js';
+import { probeFault, systemErrorCode, type ProbeErrorKind } from './errors.js';
 import { addressBytes, loadIcmpEchoAddon, type AddonLoad, type IpFamily } from './icmp-echo-addon.js';
 import { EchoSender } from './icmp-echo-sockets.js';
 import { EchoSocketRefused, openEchoSockets, type ChosenSockets, type PermissionFacts, type SocketPreference } from './icmp-socket-kind.js';
@@ -40,6 +40,7 @@ export interface NativeIcmpProbe extends Probe {
 }
 
 type Where = { probe: 'icmp'; deviceId: number };
+type Fault = { kind: ProbeErrorKind; detail: string };
 
 /**
  * ICMP from inside the process (native/icmp_echo.c): no helper binary and, on a datagram
@@ -79,7 +80,7 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
       const set = (checks = new Set());
       watched.set(signal, set);
       signal.addEventListener('abort', () => {
-        for (const c of set) c.settle(new ProbeError('aborted', c.where, 'ICMP check stopped: time budget spent').toResult(0));
+        for (const c of set) c.settle(probeFault('aborted', c.where, 'ICMP check stopped: time budget spent', 0));
       }, { once: true });
     }
     checks.add(check);
@@ -91,7 +92,7 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
       const family: IpFamily = address.length === 4 ? 4 : 6;
       const chosen = socketsFor(family);
       if (chosen instanceof EchoSocketRefused) {
-        resolve(new ProbeError(chosen.notPermitted ? 'icmp-not-permitted' : 'socket', where, chosen.message).toResult(Math.round(now() - started)));
+        resolve(probeFault(chosen.notPermitted ? 'icmp-not-permitted' : 'socket', where, chosen.message, Math.round(now() - started)));
         return;
       }
       const done = (c: EchoCheck, result: ProbeResult) => {
@@ -107,12 +108,12 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
 
   /** A hostname: resolved first (the resolver's answer may be IPv4 or IPv6). */
   const checkName = async (host: string, where: Where, started: number, signal: AbortSignal): Promise<ProbeResult> => {
-    const fail = (err: ProbeError) => err.toResult(Math.round(now() - started));
-    if (isIP(host)) return fail(new ProbeError('socket', where, `the native engine cannot address ${host} (a zoned IPv6 address)`));
-    const resolved = await resolve(lookup, host, where);
-    if (resolved instanceof ProbeError) return fail(resolved);
+    const fail = (f: Fault) => probeFault(f.kind, where, f.detail, Math.round(now() - started));
+    if (isIP(host)) return fail({ kind: 'socket', detail: `the native engine cannot address ${host} (a zoned IPv6 address)` });
+    const resolved = await resolve(lookup, host);
+    if ('fault' in resolved) return fail(resolved.fault);
     if ('down' in resolved) return { ...resolved.down, durationMs: Math.round(now() - started) };
-    if (signal.aborted) return fail(new ProbeError('aborted', where, 'aborted while resolving the name'));
+    if (signal.aborted) return fail({ kind: 'aborted', detail: 'aborted while resolving the name' });
     return check(resolved.bytes, where, started, signal);
   };
 
@@ -122,8 +123,8 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
     run(target: ProbeTarget, signal: AbortSignal): Promise<ProbeResult> {
       const started = now();
       const where: Where = { probe: 'icmp', deviceId: target.deviceId };
-      if (!load.ok) return Promise.resolve(new ProbeError('addon-missing', where, load.reason).toResult(0));
-      if (signal.aborted) return Promise.resolve(new ProbeError('aborted', where, 'aborted before the first echo request').toResult(0));
+      if (!load.ok) return Promise.resolve(probeFault('addon-missing', where, load.reason, 0));
+      if (signal.aborted) return Promise.resolve(probeFault('aborted', where, 'aborted before the first echo request', 0));
       const address = addressBytes(target.address);
       return address ? check(address, where, started, signal) : checkName(target.address, where, started, signal);
     },
@@ -146,15 +147,14 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
 async function resolve(
   lookup: (host: string) => Promise<{ address: string; family: number }>,
   host: string,
-  where: Where,
-): Promise<{ bytes: Buffer } | { down: Outcome } | ProbeError> {
+): Promise<{ bytes: Buffer } | { down: Outcome } | { fault: Fault }> {
   try {
     const { address } = await lookup(host);
     const bytes = addressBytes(address);
-    return bytes ? { bytes } : new ProbeError('dns-failure', where, `${host} resolved to ${address}, which the native engine cannot address`);
+    return bytes ? { bytes } : { fault: { kind: 'dns-failure', detail: `${host} resolved to ${address}, which the native engine cannot address` } };
   } catch (err) {
     const code = systemErrorCode(err);
     if (code === 'ENOTFOUND' || code === 'ENODATA') return { down: { kind: 'icmp', outcome: 'down', reason: 'unresolvable', detail: 'name does not resolve' } };
-    return new ProbeError('dns-failure', where, `resolving ${host} failed: ${code ?? 'unknown error'}`, { cause: err });
+    return { fault: { kind: 'dns-failure', detail: `resolving ${host} failed: ${code ?? 'unknown error'}` } };
   }
 }
