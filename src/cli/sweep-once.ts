@@ -21,7 +21,13 @@ const CONCURRENCY = 32;
  */
 export async function sweepOnce(config: Config, opts: SweepOnceOptions): Promise<number> {
   const out = opts.out ?? process.stdout;
-  const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: config.inventory.timeout_ms, retries: config.inventory.retries });
+  const http = createInventoryHttp({
+    url: config.inventory.url,
+    token: config.inventory.token,
+    timeoutMs: config.inventory.timeout_ms,
+    retries: config.inventory.retries,
+    concurrency: { list: config.inventory.page_concurrency, detail: config.inventory.detail_concurrency },
+  });
   const inventory = new InventoryClient(http);
   const probes = createProbes(config);
   const details = new DetailsCache({ inventory, concurrency: config.inventory.detail_concurrency });
@@ -29,7 +35,12 @@ export async function sweepOnce(config: Config, opts: SweepOnceOptions): Promise
   let patched = 0;
   let failed = 0;
   try {
-    for await (const page of inventory.listDevices({ pageSize: config.inventory.page_size, filters: config.inventory.filters })) {
+    for await (const page of inventory.listDevices({ pageSize: config.inventory.page_size, filters: config.inventory.filters, concurrency: config.inventory.page_concurrency })) {
+      if (!page.ok) {
+        rows.push([`page at offset ${page.offset}`, '-', '-', '-', 'failed', '-', `not read: ${page.error.message}`]);
+        failed++;
+        continue;
+      }
       for (const bad of page.invalid) rows.push([String(bad.id ?? '?'), '-', '-', '-', 'invalid', '-', `skipped: ${bad.reason}`]);
       const devices = await details.enrich(page.devices, page.rows);
       const checks = await mapLimit(devices, CONCURRENCY, (d) => checkDevice(d, probes, config, Date.now, AbortSignal.timeout(checkBudgetMs(config))));
@@ -51,6 +62,7 @@ export async function sweepOnce(config: Config, opts: SweepOnceOptions): Promise
       }
     }
   } finally {
+    details.close();
     await Promise.all(Object.values(probes).map((p) => p.close?.()));
     await http.close();
   }

@@ -37,6 +37,7 @@ export interface Config {
     filters: { organization: number[]; type: number[] };
     timeout_ms: number;
     retries: number;
+    page_concurrency: number;
     detail_concurrency: number;
   };
   redis: { url: Secret; prefix: string };

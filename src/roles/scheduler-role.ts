@@ -18,6 +18,7 @@ export function startSchedulerRole(ctx: RoleContext, probeQueue: Queue<ProbeJobD
     token: config.inventory.token,
     timeoutMs: config.inventory.timeout_ms,
     retries: config.inventory.retries,
+    concurrency: { list: config.inventory.page_concurrency, detail: config.inventory.detail_concurrency },
     metrics,
     logger: log,
   });
@@ -27,5 +28,13 @@ export function startSchedulerRole(ctx: RoleContext, probeQueue: Queue<ProbeJobD
   const lock = new CycleLock(redis, config.redis.prefix, ctx.owner);
   const scheduler = new Scheduler({ lock, now, metrics, logger: log, sweep }, { intervalSeconds: config.schedule.interval_seconds, cron: config.schedule.cron });
   scheduler.start();
-  return { running: () => true, stop: () => scheduler.stop(), close: () => http.close() };
+  return {
+    running: () => true,
+    stop: async () => {
+      // Detail fetches outlive sweeps: stop them with the scheduler, not with the HTTP pool.
+      details.close();
+      await scheduler.stop();
+    },
+    close: () => http.close(),
+  };
 }
