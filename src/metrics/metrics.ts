@@ -16,7 +16,7 @@ export class Metrics {
   readonly invalidDevices: Gauge;
   readonly invalidDevicesTotal: Counter<'reason'>;
 
-  readonly sweepCycleRatio: Gauge;
+  readonly sweepCycleRatio: Histogram;
   readonly sweepInventoryRequests: Gauge<'endpoint'>;
   readonly sweepDevicesAwaitingDetail: Gauge;
   readonly devicesAwaitingDetailTotal: Counter;
@@ -82,9 +82,10 @@ export class Metrics {
       labelNames: ['reason'],
       registers: r,
     });
-    this.sweepCycleRatio = new Gauge({
+    this.sweepCycleRatio = new Histogram({
       name: `${P}sweep_cycle_ratio`,
-      help: 'Duration of the last sweep this process ran, as a share of its cycle: at 1 the next cycle is skipped.',
+      help: 'Duration of each sweep as a share of its cycle: past 1 the next cycle is skipped (InventoryProberSweepOverrun).',
+      buckets: [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.5, 2],
       registers: r,
     });
     this.sweepInventoryRequests = new Gauge({

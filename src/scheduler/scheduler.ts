@@ -82,7 +82,7 @@ export class Scheduler {
     // The share of its cycle a sweep took: near 1, the next cycle is skipped (InventoryProberSweepOverrun).
     const ended = () => {
       endTimer();
-      metrics.sweepCycleRatio.set((this.deps.now() - startedMs) / intervalMs);
+      metrics.sweepCycleRatio.observe((this.deps.now() - startedMs) / intervalMs);
     };
     try {
       const summary = await this.deps.sweep(cycle, intervalMs, this.abort.signal);
