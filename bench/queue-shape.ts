@@ -16,6 +16,7 @@ import type { Device } from '../src/inventory/device.js';
 import type { ProbeJobData } from '../src/queue/jobs.js';
 import { PendingProbes } from '../src/queue/pending-probes.js';
 import { enqueueProbeBatch } from '../src/queue/probe-queue.js';
+import { slotDelayMs } from '../src/scheduler/phase.js';
 import { cpuNow, cpuSince, processCpuMs } from './cpu.js';
 
 const DEVICES = Number(process.argv[2] ?? 100_000);
@@ -73,7 +74,7 @@ async function run(shape: Shape, redisUrl: string, redisPid: number): Promise<Ro
     const ids = Array.from({ length: Math.min(PAGE, DEVICES - first + 1) }, (_, i) => first + i);
     if (shape === 'per-batch') {
       const batch = ids.map((id) => ({ device: device(id), observedAtMs: Date.now() }));
-      await enqueueProbeBatch({ queue: queue as Queue<ProbeJobData>, pending, cycle, slot: 0, staleClaimMs: 180_000 }, batch, Date.now());
+      await enqueueProbeBatch({ queue: queue as Queue<ProbeJobData>, pending, cycle, slot: 0, staleClaimMs: 180_000, delayMs: slotDelayMs(0, cycle, Date.now()) }, batch);
       jobs++;
       continue;
     }

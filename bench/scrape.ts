@@ -18,9 +18,10 @@ import type { Device } from '../src/inventory/device.js';
 import { DeviceSeriesStore } from '../src/metrics/device-series.js';
 import { MetricsLeader } from '../src/metrics/leader.js';
 import { Metrics } from '../src/metrics/metrics.js';
-import { startHttpServer } from '../src/metrics/server.js';
-import { createStatusRoutes } from '../src/metrics/status-routes.js';
+import { startHttpServer } from '../src/http/server.js';
+import { createStatusRoutes } from '../src/http/status-routes.js';
 import type { ProbeKind, ProbeResult } from '../src/probes/types.js';
+import { redisKeys } from '../src/redis/keys.js';
 import type { DeviceState } from '../src/status/machine.js';
 import { FlipLog } from '../src/status/flip-log.js';
 import { MassOutageGuard } from '../src/status/mass-outage-guard.js';
@@ -74,7 +75,7 @@ async function fill(redisUrl: string): Promise<number> {
   }
   // The status page counts "unknown" against the listed fleet; give it the same size.
   for (let first = 1; first <= DEVICES; first += 10_000) {
-    await redis.sadd(`${PREFIX}:fleet:current`, ...Array.from({ length: Math.min(10_000, DEVICES - first + 1) }, (_, i) => String(first + i)));
+    await redis.sadd(redisKeys.fleetCurrent(PREFIX), ...Array.from({ length: Math.min(10_000, DEVICES - first + 1) }, (_, i) => String(first + i)));
   }
   await redis.quit();
   return performance.now() - started;

@@ -4,7 +4,7 @@ import type { Config } from '../config/types.js';
 import { createLogger } from '../log/logger.js';
 import { runDaemon } from '../main.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { checkIcmpPermission } from '../probes/icmp.js';
+import { checkIcmpPermission } from '../probes/icmp-permission.js';
 import { icmpEngines } from '../probes/registry.js';
 import { startInventoryServer, type InventoryServer } from './inventory-server.js';
 import { freePort, startRedis } from './redis-server.js';

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisKeys } from '../redis/keys.js';
 import type { Logger } from '../log/logger.js';
 import { DetailFetcher } from './detail-fetcher.js';
 import type { Device } from './device.js';
@@ -8,7 +9,7 @@ import { validateTarget } from './target.js';
 export interface DetailsCacheOptions {
   /** Without Redis (`sweep --once`), every detail is fetched: nothing is cached. */
   redis?: Redis;
-  /** Same prefix as every other prober key; entries live at `<prefix>:detail:<id>`. */
+  /** Same prefix as every other prober key (entries: redisKeys.deviceDetail). */
   prefix?: string;
   inventory: { getDevice(id: number, signal?: AbortSignal): Promise<unknown> };
   /** Detail requests in flight at once (inventory.detail_concurrency); they run beside the sweeps. */
@@ -100,7 +101,7 @@ export class DetailsCache {
   }
 
   private key(id: number): string {
-    return `${this.opts.prefix ?? 'ip'}:detail:${id}`;
+    return redisKeys.deviceDetail(this.opts.prefix ?? 'ip', id);
   }
 
   private async readCached(devices: Device[]): Promise<Map<number, Detail>> {

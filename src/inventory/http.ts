@@ -1,8 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import type { Counter, Histogram } from 'prom-client';
 import { Pool, type Dispatcher } from 'undici';
 import type { Secret } from '../config/secret.js';
 import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/metrics.js';
 import {
   InventoryError,
   InventoryHttpError,
@@ -22,6 +22,15 @@ export interface InventoryHttp {
   close(): Promise<void>;
 }
 
+/**
+ * The request metrics the client records (defined with every other metric in metrics/metrics.ts).
+ * Declared here, not imported, because metrics/ sits above inventory/ in the layering.
+ */
+export interface InventoryRequestMetrics {
+  inventoryRequestsTotal: Counter<'method' | 'code'>;
+  inventoryRequestDurationSeconds: Histogram<'method'>;
+}
+
 export interface InventoryHttpOptions {
   /** API base, path prefix kept: `https://host/api/v1`. */
   url: string;
@@ -30,7 +39,7 @@ export interface InventoryHttpOptions {
   timeoutMs: number;
   /** Extra attempts after the first, for network errors, 5xx, 408 and 429. */
   retries: number;
-  metrics?: Metrics;
+  metrics?: InventoryRequestMetrics;
   logger?: Logger;
   /** Replaces the built-in Pool (tests, proxies); the caller then owns closing it. */
   dispatcher?: Dispatcher;

@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
-import type { Readiness } from '../metrics/server.js';
+import { redisKeys } from '../redis/keys.js';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready, or what makes it ready; shown on /readyz for the operator. */
+  checks: Record<string, { ok: boolean; detail: string }>;
+}
 
 export interface ReadinessFacts {
   redis: Redis;
@@ -10,9 +16,6 @@ export interface ReadinessFacts {
   scheduler: boolean;
   workersRunning?: () => boolean;
 }
-
-/** Where replicas leave the time of the last good sweep, so any of them can judge freshness. */
-export const lastSweepKey = (prefix: string) => `${prefix}:sweep:last_success`;
 
 /**
  * Ready = Redis answers, and for a scheduler a sweep succeeded (on any replica) within three
@@ -32,7 +35,7 @@ export async function checkReadiness(f: ReadinessFacts): Promise<Readiness> {
 
 async function sweepFreshness(f: ReadinessFacts): Promise<{ ok: boolean; detail: string }> {
   const window = 3 * f.intervalMs;
-  const last = Number(await f.redis.get(lastSweepKey(f.prefix)).catch(() => null)) || 0;
+  const last = Number(await f.redis.get(redisKeys.lastSweepSuccess(f.prefix)).catch(() => null)) || 0;
   if (last > 0 && f.now() - last <= window) return { ok: true, detail: `last sweep ${Math.round((f.now() - last) / 1000)} s ago` };
   if (f.now() - f.startedAtMs <= window) return { ok: true, detail: 'starting: first sweep not due yet' };
   return { ok: false, detail: last ? `last successful sweep ${Math.round((f.now() - last) / 1000)} s ago` : 'no successful sweep yet' };

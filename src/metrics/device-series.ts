@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisKeys } from '../redis/keys.js';
 import type { Device } from '../inventory/device.js';
 import type { ProbeKind, ProbeResult } from '../probes/types.js';
 import type { DeviceState } from '../status/machine.js';
@@ -34,7 +35,7 @@ export class DeviceSeriesStore {
   ) {}
 
   get key(): string {
-    return `${this.prefix}:series`;
+    return redisKeys.deviceSeries(this.prefix);
   }
 
   /** One write for all of a probe job's devices. */

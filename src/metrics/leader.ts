@@ -1,9 +1,6 @@
 import type { Redis } from 'ioredis';
-
-const RENEW_IF_OWNER = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-`;
+import { redisKeys } from '../redis/keys.js';
+import { EXTEND_IF_OWNER, RELEASE_IF_OWNER } from '../redis/scripts.js';
 
 /**
  * Elects the one process that exports per-device series. Prometheus scrapes every replica; if
@@ -32,9 +29,9 @@ export class MetricsLeader {
   }
 
   async refresh(): Promise<boolean> {
-    const key = `${this.prefix}:metrics:leader`;
+    const key = redisKeys.metricsLeader(this.prefix);
     try {
-      const renewed = this.leading && (await this.redis.eval(RENEW_IF_OWNER, 1, key, this.owner, String(this.ttlMs))) === 1;
+      const renewed = this.leading && (await this.redis.eval(EXTEND_IF_OWNER, 1, key, this.owner, String(this.ttlMs))) === 1;
       this.leading = renewed || (await this.redis.set(key, this.owner, 'PX', this.ttlMs, 'NX')) === 'OK';
     } catch {
       this.leading = false;
@@ -46,7 +43,7 @@ export class MetricsLeader {
     clearInterval(this.timer);
     if (!this.leading) return;
     this.leading = false;
-    const key = `${this.prefix}:metrics:leader`;
-    await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, key, this.owner).catch(() => {});
+    const key = redisKeys.metricsLeader(this.prefix);
+    await this.redis.eval(RELEASE_IF_OWNER, 1, key, this.owner).catch(() => {});
   }
 }

@@ -1,6 +1,6 @@
 import { ProbeError, systemErrorCode } from './errors.js';
 import { fpingArgs, parseFpingOutput, readReplyLine, type FpingReport, type FpingTargetReport, type FpingTiming } from './fping-output.js';
-import { spawnPing, type PingRunner } from './icmp.js';
+import { spawnPing, type PingRunner } from './spawn.js';
 import type { Probe, ProbeResult, ProbeTarget } from './types.js';
 
 export interface FpingProbeOptions {

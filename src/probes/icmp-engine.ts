@@ -1,5 +1,5 @@
 import type { IcmpEngine } from '../config/types.js';
-import { checkIcmpPermission, type IcmpPermission } from './icmp.js';
+import { checkIcmpPermission, type IcmpPermission } from './icmp-permission.js';
 import type { Probe } from './types.js';
 
 export interface UsableIcmp {

@@ -1,27 +1,6 @@
 import type { Redis } from 'ioredis';
-
-// Claims each id not pending, or pending only from a sweep older than ARGV[2] (a claim whose job
-// was lost: the add failed after the claim, or the job failed while Redis was unreachable).
-const CLAIM = `
-local out = {}
-local stale = tonumber(ARGV[2])
-for i = 3, #ARGV do
-  local cur = redis.call('HGET', KEYS[1], ARGV[i])
-  if (not cur) or tonumber(cur) < stale then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
-    out[#out + 1] = ARGV[i]
-  end
-end
-return out
-`;
-
-// Releases only the claims of this sweep: a newer sweep's claim belongs to a job still waiting.
-const RELEASE = `
-for i = 2, #ARGV do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
-end
-return 0
-`;
+import { redisKeys } from '../redis/keys.js';
+import { CLAIM_PENDING, RELEASE_PENDING } from '../redis/scripts.js';
 
 /**
  * At most one probe pending per device, across probe jobs that hold many devices each: the
@@ -36,7 +15,7 @@ export class PendingProbes {
   ) {}
 
   get key(): string {
-    return `${this.prefix}:probe:pending`;
+    return redisKeys.pendingProbes(this.prefix);
   }
 
   /**
@@ -45,12 +24,12 @@ export class PendingProbes {
    */
   async claim(cycle: number, ids: number[], staleAfterMs: number): Promise<Set<number>> {
     if (ids.length === 0) return new Set();
-    const claimed = (await this.redis.eval(CLAIM, 1, this.key, String(cycle), String(cycle - staleAfterMs), ...ids.map(String))) as string[];
+    const claimed = (await this.redis.eval(CLAIM_PENDING, 1, this.key, String(cycle), String(cycle - staleAfterMs), ...ids.map(String))) as string[];
     return new Set(claimed.map(Number));
   }
 
   async release(cycle: number, ids: number[]): Promise<void> {
-    if (ids.length > 0) await this.redis.eval(RELEASE, 1, this.key, String(cycle), ...ids.map(String));
+    if (ids.length > 0) await this.redis.eval(RELEASE_PENDING, 1, this.key, String(cycle), ...ids.map(String));
   }
 
   async forget(ids: string[]): Promise<void> {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import { slotDelayMs } from '../scheduler/phase.js';
 import type { DeviceToCheck, ProbeJobData } from './jobs.js';
 import type { PendingProbes } from './pending-probes.js';
 
@@ -20,6 +19,8 @@ export interface ProbeBatchTarget {
   slot: number;
   /** Past this age a pending claim counts as lost (its job will never run) and is taken over. */
   staleClaimMs: number;
+  /** How long the queue holds the job: until its slot's second of the cycle (the scheduler's phase). */
+  delayMs: number;
 }
 
 /**
@@ -27,7 +28,7 @@ export interface ProbeBatchTarget {
  * cycle. Devices still pending from an earlier sweep are left out; a failed add gives the
  * claims back, so the next sweep queues those devices again.
  */
-export async function enqueueProbeBatch(target: ProbeBatchTarget, devices: DeviceToCheck[], nowMs: number): Promise<EnqueueResult> {
+export async function enqueueProbeBatch(target: ProbeBatchTarget, devices: DeviceToCheck[]): Promise<EnqueueResult> {
   if (devices.length === 0) return NOTHING_ENQUEUED;
   const { queue, pending, cycle, slot } = target;
   const claimed = await pending.claim(cycle, devices.map((d) => d.device.id), target.staleClaimMs);
@@ -37,7 +38,7 @@ export async function enqueueProbeBatch(target: ProbeBatchTarget, devices: Devic
       await queue.add('probe', { devices: mine, cycle }, {
         // Unique per call, so a retried add never collides with a job still in the queue.
         jobId: `${cycle}-${slot}-${randomUUID().slice(0, 8)}`,
-        delay: slotDelayMs(slot, cycle, nowMs),
+        delay: target.delayMs,
         removeOnComplete: true,
         removeOnFail: 100,
         attempts: 1,

@@ -1,34 +1,6 @@
 import type { Redis } from 'ioredis';
-
-const RELEASE_IF_OWNER = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
-const EXTEND_IF_OWNER = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-`;
-
-// One atomic step: a cycle another replica already claimed is "taken" even while its sweep still
-// runs; an unclaimed cycle meeting a sweep in progress is "busy", and is marked skipped for the
-// whole cluster, so a replica ticking a moment later, after that sweep ended, doesn't sweep it late.
-const CLAIM = `
-local decided = redis.call('GET', KEYS[2])
-if decided == 'skipped' then return 'busy' end
-if decided then return 'taken' end
-if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
-  redis.call('SET', KEYS[2], 'skipped', 'PX', ARGV[3])
-  return 'busy'
-end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
-return 'claimed'
-`;
-// The same decision for a replica that knows its own sweep still runs: skipped unless claimed.
-const SKIP = `
-redis.call('SET', KEYS[1], 'skipped', 'PX', ARGV[1], 'NX')
-if redis.call('GET', KEYS[1]) == 'skipped' then return 1 end
-return 0
-`;
+import { redisKeys } from '../redis/keys.js';
+import { CLAIM_CYCLE, EXTEND_IF_OWNER, RELEASE_IF_OWNER, SKIP_CYCLE } from '../redis/scripts.js';
 
 export type ClaimResult = 'claimed' | 'taken' | 'busy';
 
@@ -47,16 +19,16 @@ export class CycleLock {
 
   async claim(cycle: number, intervalMs: number): Promise<ClaimResult> {
     const keys = [this.runningKey(), this.cycleKey(cycle)];
-    return (await this.redis.eval(CLAIM, 2, ...keys, this.owner, String(this.runningTtl(intervalMs)), String(cycleTtl(intervalMs)))) as ClaimResult;
+    return (await this.redis.eval(CLAIM_CYCLE, 2, ...keys, this.owner, String(this.runningTtl(intervalMs)), String(cycleTtl(intervalMs)))) as ClaimResult;
   }
 
   /** Marks the cycle skipped unless another replica already claimed it; true when it is skipped. */
   async skip(cycle: number, intervalMs: number): Promise<boolean> {
-    return (await this.redis.eval(SKIP, 1, this.cycleKey(cycle), String(cycleTtl(intervalMs)))) === 1;
+    return (await this.redis.eval(SKIP_CYCLE, 1, this.cycleKey(cycle), String(cycleTtl(intervalMs)))) === 1;
   }
 
   private cycleKey(cycle: number): string {
-    return `${this.prefix}:sweep:cycle:${cycle}`;
+    return redisKeys.sweepCycle(this.prefix, cycle);
   }
 
   /** Keeps the in-progress mark alive while a long sweep is still paging. */
@@ -70,7 +42,7 @@ export class CycleLock {
   }
 
   private runningKey(): string {
-    return `${this.prefix}:sweep:running`;
+    return redisKeys.sweepRunning(this.prefix);
   }
 
   /** If the sweeping replica dies, its mark lapses within one cycle (at least 30 s). */

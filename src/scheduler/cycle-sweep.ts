@@ -4,15 +4,16 @@ import type { Config } from '../config/types.js';
 import type { InventoryClient } from '../inventory/client.js';
 import type { DetailsCache } from '../inventory/details.js';
 import type { Device } from '../inventory/device.js';
-import { lastSweepKey } from '../lifecycle/readiness.js';
 import type { Logger } from '../log/logger.js';
 import type { DeviceSeriesStore } from '../metrics/device-series.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ProbeJobData } from '../queue/jobs.js';
 import type { PendingProbes } from '../queue/pending-probes.js';
 import { enqueueProbeBatch } from '../queue/probe-queue.js';
+import { redisKeys } from '../redis/keys.js';
 import type { StatusStore } from '../status/store.js';
 import { FleetMembership } from './fleet-membership.js';
+import { slotDelayMs } from './phase.js';
 import { ProbeBatcher } from './probe-batcher.js';
 import { BoundedSet, runSweep, SweepIncompleteError, type SweepSummary } from './sweep.js';
 
@@ -37,9 +38,6 @@ export interface CycleSweepDeps {
  */
 const STALE_CLAIM_CYCLES = 3;
 
-/** Where the last sweep's figures are kept for the status page. */
-export const lastSweepSummaryKey = (prefix: string) => `${prefix}:sweep:last_summary`;
-
 /**
  * The share of the cycle after which a sweep stops waiting for details in flight (they go on,
  * and the next sweep finds them cached): the sweep ends inside its cycle, so a cold start never
@@ -61,7 +59,8 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
   return async (cycle, intervalMs, signal) => {
     const batcher = new ProbeBatcher(
       { cycleStartMs: cycle, intervalMs, spread: config.schedule.spread, batchSize: config.worker.batch_size },
-      (slot, devices, nowMs) => enqueueProbeBatch({ queue: deps.probeQueue, pending: deps.pending, cycle, slot, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs }, devices, nowMs),
+      (slot, devices, nowMs) =>
+        enqueueProbeBatch({ queue: deps.probeQueue, pending: deps.pending, cycle, slot, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs, delayMs: slotDelayMs(slot, cycle, nowMs) }, devices),
     );
     const requestsBefore = inventory.requestsStarted();
     const sweepDeps = {
@@ -90,7 +89,7 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
     // A list that moved under the sweep may have shifted live devices past it: keep the last complete membership.
     if (summary.countChanges > 0) await membership.discard(cycle);
     else await retire(deps, await membership.commit(cycle));
-    await redis.multi().set(lastSweepKey(prefix), String(now())).set(lastSweepSummaryKey(prefix), JSON.stringify({ ...summary, atMs: now() })).exec();
+    await redis.multi().set(redisKeys.lastSweepSuccess(prefix), String(now())).set(redisKeys.lastSweepSummary(prefix), JSON.stringify({ ...summary, atMs: now() })).exec();
     return summary;
   };
 }

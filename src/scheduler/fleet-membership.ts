@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisKeys } from '../redis/keys.js';
 
 /**
  * Which devices the inventory listed in the last complete sweep. Each sweep collects its ids
@@ -13,11 +14,11 @@ export class FleetMembership {
   ) {}
 
   private pendingKey(cycle: number): string {
-    return `${this.prefix}:fleet:${cycle}`;
+    return redisKeys.fleetOfCycle(this.prefix, cycle);
   }
 
   private get currentKey(): string {
-    return `${this.prefix}:fleet:current`;
+    return redisKeys.fleetCurrent(this.prefix);
   }
 
   async add(cycle: number, ids: number[]): Promise<void> {

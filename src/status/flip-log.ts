@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisKeys } from '../redis/keys.js';
 
 export interface FlipRecord {
   atMs: number;
@@ -20,7 +21,7 @@ export class FlipLog {
   ) {}
 
   private get key(): string {
-    return `${this.prefix}:flips`;
+    return redisKeys.flips(this.prefix);
   }
 
   async record(flip: FlipRecord): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisKeys } from '../redis/keys.js';
 import type { ProbeOutcome } from '../probes/types.js';
 
 export interface MassOutageSettings {
@@ -39,7 +40,7 @@ export class MassOutageGuard {
   }
 
   private key(kind: 'checks' | 'down' | 'held', bucket: number): string {
-    return `${this.prefix}:guard:${kind}:${bucket}`;
+    return redisKeys.guardBucket(this.prefix, kind, bucket);
   }
 
   start(): void {

@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import { redisKeys } from '../redis/keys.js';
+import { DEVICE_STATE_CAS } from '../redis/scripts.js';
 import { applyCheck, SEEDED_REASON, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
 
 /** A device's hysteresis state plus what the inventory says and what we last wrote to it. */
@@ -16,16 +18,6 @@ export interface Observation {
   atMs: number;
 }
 
-// Compare-and-set on a version field: two workers can hold the same device only when a stalled
-// job is re-run, and then the later write must not clobber the earlier one silently.
-const CAS_SCRIPT = `
-local v = redis.call('HGET', KEYS[1], 'v') or '0'
-if v ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', tostring(tonumber(v) + 1), unpack(ARGV, 3))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-`;
-
 const MAX_CAS_ATTEMPTS = 8;
 
 /**
@@ -41,7 +33,7 @@ export class StatusStore {
   ) {}
 
   key(deviceId: number): string {
-    return `${this.prefix}:device:${deviceId}`;
+    return redisKeys.deviceState(this.prefix, deviceId);
   }
 
   async get(deviceId: number): Promise<StoredState | undefined> {
@@ -100,7 +92,7 @@ export class StatusStore {
   }
 
   private casCommand(deviceId: number, version: string, state: StoredState): string[] {
-    return ['eval', CAS_SCRIPT, '1', this.key(deviceId), version, String(this.ttlMs), ...Object.entries(encode(state)).flat()];
+    return ['eval', DEVICE_STATE_CAS, '1', this.key(deviceId), version, String(this.ttlMs), ...Object.entries(encode(state)).flat()];
   }
 }
 

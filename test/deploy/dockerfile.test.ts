@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config/defaults.js';
-import { startHttpServer } from '../../src/metrics/server.js';
+import { startHttpServer } from '../../src/http/server.js';
 import { freePort } from '../support/redis-server.js';
 
 // What can be proved about the image without a Docker engine: every file the build copies exists

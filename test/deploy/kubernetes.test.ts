@@ -13,7 +13,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { renderDeviceSeries } from '../../src/metrics/device-exposition.js';
 import { Metrics } from '../../src/metrics/metrics.js';
-import { startHttpServer } from '../../src/metrics/server.js';
+import { startHttpServer } from '../../src/http/server.js';
 import { PROBE_QUEUE } from '../../src/queue/jobs.js';
 
 // Offline checks of the kustomize base: every object against its Kubernetes / CRD JSON schema

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisKeys } from '../../src/redis/keys.js';
 import { waitFor, writeConfig, type DaemonProcess } from '../support/daemon.js';
 import { daemonYaml, loopbackAddresses, runDaemon, startFleet, type Fleet } from '../support/fleet.js';
 import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
@@ -87,7 +88,7 @@ describe('scale-out: two worker processes on one Redis (built CLI)', () => {
     await scheduler.stop('SIGTERM');
     const client = new Redis(redis.url);
     try {
-      await waitFor('every queued probe to be done', async () => (await client.hlen(`${PREFIX}:probe:pending`)) === 0, 30_000);
+      await waitFor('every queued probe to be done', async () => (await client.hlen(redisKeys.pendingProbes(PREFIX))) === 0, 30_000);
     } finally {
       client.disconnect();
     }

@@ -5,6 +5,7 @@ import { InventoryClient } from '../../src/inventory/client.js';
 import type { Device } from '../../src/inventory/device.js';
 import { DetailsCache } from '../../src/inventory/details.js';
 import { createInventoryHttp } from '../../src/inventory/http.js';
+import { redisKeys } from '../../src/redis/keys.js';
 import { fakeDevice, startInventoryServer, type InventoryServer } from '../support/inventory-server.js';
 import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
 
@@ -118,7 +119,7 @@ describe('device details cache', () => {
 
   it('entries expire, so devices that left the inventory do not stay in Redis forever', async () => {
     await sweep(new DetailsCache({ redis, prefix, inventory: client, ttlSeconds: 600 }));
-    const ttl = await redis.ttl(`${prefix}:detail:1`);
+    const ttl = await redis.ttl(redisKeys.deviceDetail(prefix, 1));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(600);
   });

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { createFpingProbe, type FpingProbeOptions } from '../../src/probes/fping.js';
-import { spawnPing, type PingRun, type PingRunner } from '../../src/probes/icmp.js';
+import { spawnPing, type PingRun, type PingRunner } from '../../src/probes/spawn.js';
 
 const target = (address: string, deviceId = 7) => ({ deviceId, address });
 const budget = () => AbortSignal.timeout(10_000);

@@ -2,11 +2,12 @@ import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/config/secret.js';
-import { checkReadiness, lastSweepKey } from '../../src/lifecycle/readiness.js';
+import { checkReadiness } from '../../src/lifecycle/readiness.js';
+import { redisKeys } from '../../src/redis/keys.js';
 import { createLogger } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
-import { startHttpServer } from '../../src/metrics/server.js';
-import { connectRedis } from '../../src/queue/redis.js';
+import { startHttpServer } from '../../src/http/server.js';
+import { connectRedis } from '../../src/redis/connection.js';
 import { waitFor } from '../support/daemon.js';
 import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
 
@@ -78,7 +79,7 @@ describe('HTTP endpoints: /healthz, /metrics, /readyz', () => {
     expect(await res.json()).toMatchObject({ checks: { sweep: { ok: false, detail: 'no successful sweep yet' } } });
 
     // Any replica's successful sweep counts: the mark lives in Redis.
-    await redis.set(lastSweepKey('http'), String(clock.ms - 1_000));
+    await redis.set(redisKeys.lastSweepSuccess('http'), String(clock.ms - 1_000));
     res = await get(schedulerHttp.port, '/readyz');
     expect(res.status).toBe(200);
   });

@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
-import { checkIcmpPermission, createIcmpProbe, pingArgs, spawnPing, type PingRun, type PingRunner } from '../../src/probes/icmp.js';
+import { createIcmpProbe, pingArgs } from '../../src/probes/icmp.js';
+import { checkIcmpPermission } from '../../src/probes/icmp-permission.js';
+import { spawnPing, type PingRun, type PingRunner } from '../../src/probes/spawn.js';
 
 const target = (address: string) => ({ deviceId: 7, address });
 const budget = () => AbortSignal.timeout(10_000);

@@ -12,7 +12,8 @@ import type { Probe, ProbeTarget } from '../../src/probes/types.js';
 import { PROBE_QUEUE, REPORT_QUEUE, type ProbeJobData, type ReportJobData } from '../../src/queue/jobs.js';
 import { PendingProbes } from '../../src/queue/pending-probes.js';
 import { enqueueProbeBatch } from '../../src/queue/probe-queue.js';
-import { connectRedis } from '../../src/queue/redis.js';
+import { slotDelayMs } from '../../src/scheduler/phase.js';
+import { connectRedis } from '../../src/redis/connection.js';
 import { startReportWorker } from '../../src/reporter/report-worker.js';
 import { FlipLog } from '../../src/status/flip-log.js';
 import { MassOutageGuard } from '../../src/status/mass-outage-guard.js';
@@ -89,7 +90,7 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
     enqueue(devices: Device[], observedAtMs = Date.now(), cycleStartMs?: number) {
       cycle = cycleStartMs ?? Math.max(cycle + 1, Date.now() - 1);
       const batch = devices.map((device) => ({ device, observedAtMs }));
-      return enqueueProbeBatch({ queue: probeQueue, pending, cycle, slot: 0, staleClaimMs: 180_000 }, batch, Date.now());
+      return enqueueProbeBatch({ queue: probeQueue, pending, cycle, slot: 0, staleClaimMs: 180_000, delayMs: slotDelayMs(0, cycle, Date.now()) }, batch);
     },
     /** One sweep, then waits until every probe it queued (and every write that followed) is done. */
     async sweep(opts: { writes?: boolean } = {}) {

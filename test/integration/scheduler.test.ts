@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { CycleLock } from '../../src/scheduler/cycle-lock.js';
+import { redisKeys } from '../../src/redis/keys.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { SweepSummary } from '../../src/scheduler/sweep.js';
 import { waitFor } from '../support/daemon.js';
@@ -76,7 +77,7 @@ function cluster(names: string[]) {
     tickAll: (among = replicas) => Promise.all(among.map((r) => r.scheduler.tick())),
     /** The sweep in progress, if any, has ended: its mark is released and its replica saw the reply. */
     settled: async () => {
-      await waitFor('the sweep to finish', async () => (await probe.exists(`${prefix}:sweep:running`)) === 0);
+      await waitFor('the sweep to finish', async () => (await probe.exists(redisKeys.sweepRunning(prefix))) === 0);
       // Replies on one connection arrive in order, and a macrotask later every promise chained on
       // the release reply (the replica forgetting its own sweep) has run.
       await Promise.all(connections.map((c) => c.ping()));

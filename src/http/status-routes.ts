@@ -2,17 +2,17 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/types.js';
-import { createCachedSnapshot, type FleetSnapshot } from './fleet-snapshot.js';
-import type { DeviceSeriesStore } from './device-series.js';
-import type { MetricsLeader } from './leader.js';
-import type { Metrics } from './metrics.js';
-import { refreshQueueGauges } from './queue-gauges.js';
+import { createCachedSnapshot, type FleetSnapshot } from '../metrics/fleet-snapshot.js';
+import type { DeviceSeriesStore } from '../metrics/device-series.js';
+import type { MetricsLeader } from '../metrics/leader.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { refreshQueueGauges } from '../metrics/queue-gauges.js';
 import { renderStatusPage } from './status-page.js';
 import type { FlipLog } from '../status/flip-log.js';
 import type { MassOutageGuard } from '../status/mass-outage-guard.js';
 import type { ConfigReloader } from '../lifecycle/reload.js';
 import type { HttpDeps } from './server.js';
-import { lastSweepKey } from '../lifecycle/readiness.js';
+import { redisKeys } from '../redis/keys.js';
 
 export interface StatusRouteDeps {
   /** Getters: a reload swaps the config and the guard under a running server. */
@@ -38,7 +38,7 @@ export function createStatusRoutes(deps: StatusRouteDeps): Pick<HttpDeps, 'befor
     beforeScrape: async () => {
       deps.metrics.metricsLeader.set(deps.leader.isLeader ? 1 : 0);
       // Whichever replica swept, every replica reports the cluster's last good sweep.
-      const last = Number(await deps.redis.get(lastSweepKey(deps.config().redis.prefix)));
+      const last = Number(await deps.redis.get(redisKeys.lastSweepSuccess(deps.config().redis.prefix)));
       if (last > 0) deps.metrics.lastSweepSuccessTimestampSeconds.set(last / 1000);
       deps.metrics.flipsHeld.set(await deps.guard().heldRecently());
       await refreshQueueGauges(deps.metrics, deps.queues, deps.queues.report);
@@ -67,8 +67,8 @@ export function createStatusRoutes(deps: StatusRouteDeps): Pick<HttpDeps, 'befor
 async function statusData(deps: StatusRouteDeps, fleet: FleetSnapshot) {
   const prefix = deps.config().redis.prefix;
   const [listed, lastSweepRaw, flips] = await Promise.all([
-    deps.redis.scard(`${prefix}:fleet:current`),
-    deps.redis.get(`${prefix}:sweep:last_summary`),
+    deps.redis.scard(redisKeys.fleetCurrent(prefix)),
+    deps.redis.get(redisKeys.lastSweepSummary(prefix)),
     deps.flips.recent(20),
   ]);
   let lastSweep: Record<string, number> | undefined;

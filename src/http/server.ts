@@ -1,12 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-
-export interface Readiness {
-  ready: boolean;
-  /** Why not ready, or what makes it ready; shown on /readyz for the operator. */
-  checks: Record<string, { ok: boolean; detail: string }>;
-}
+import type { Readiness } from '../lifecycle/readiness.js';
 
 export interface HttpDeps {
   registry: Registry;

@@ -1,4 +1,4 @@
-import type { DeviceSeries } from './device-series.js';
+import type { DeviceSeries } from '../metrics/device-series.js';
 import type { FlipRecord } from '../status/flip-log.js';
 
 export interface StatusPageData {

@@ -1,0 +1,76 @@
+/**
+ * Every Lua script the prober runs, one copy each. Each script is one atomic step whose reason
+ * is given beside it; the callers name the keys (redis/keys.ts) and arguments.
+ */
+
+/** KEYS[1] ARGV[1]=owner: deletes a lock only its owner holds, so a lapsed owner never frees a successor's lock. */
+export const RELEASE_IF_OWNER = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/** KEYS[1] ARGV[1]=owner ARGV[2]=ttl ms: renews a lock only its owner holds. */
+export const EXTEND_IF_OWNER = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
+// One atomic step: a cycle another replica already claimed is "taken" even while its sweep still
+// runs; an unclaimed cycle meeting a sweep in progress is "busy", and is marked skipped for the
+// whole cluster, so a replica ticking a moment later, after that sweep ended, doesn't sweep it late.
+/** KEYS[1]=sweep running KEYS[2]=sweep cycle ARGV[1]=owner ARGV[2]=running ttl ms ARGV[3]=cycle ttl ms → 'claimed' | 'taken' | 'busy'. */
+export const CLAIM_CYCLE = `
+local decided = redis.call('GET', KEYS[2])
+if decided == 'skipped' then return 'busy' end
+if decided then return 'taken' end
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  redis.call('SET', KEYS[2], 'skipped', 'PX', ARGV[3])
+  return 'busy'
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+return 'claimed'
+`;
+
+// The same decision for a replica that knows its own sweep still runs: skipped unless claimed.
+/** KEYS[1]=sweep cycle ARGV[1]=cycle ttl ms → 1 when the cycle is skipped. */
+export const SKIP_CYCLE = `
+redis.call('SET', KEYS[1], 'skipped', 'PX', ARGV[1], 'NX')
+if redis.call('GET', KEYS[1]) == 'skipped' then return 1 end
+return 0
+`;
+
+// Claims each id not pending, or pending only from a sweep older than ARGV[2] (a claim whose job
+// was lost: the add failed after the claim, or the job failed while Redis was unreachable).
+/** KEYS[1]=pending probes ARGV[1]=cycle ARGV[2]=stale before ARGV[3..]=device ids → the ids claimed. */
+export const CLAIM_PENDING = `
+local out = {}
+local stale = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  if (not cur) or tonumber(cur) < stale then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
+    out[#out + 1] = ARGV[i]
+  end
+end
+return out
+`;
+
+// Releases only the claims of this sweep: a newer sweep's claim belongs to a job still waiting.
+/** KEYS[1]=pending probes ARGV[1]=cycle ARGV[2..]=device ids. */
+export const RELEASE_PENDING = `
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+return 0
+`;
+
+// Compare-and-set on a version field: two workers can hold the same device only when a stalled
+// job is re-run, and then the later write must not clobber the earlier one silently.
+/** KEYS[1]=device state ARGV[1]=expected version ARGV[2]=ttl ms ARGV[3..]=field, value pairs → 1 when written. */
+export const DEVICE_STATE_CAS = `
+local v = redis.call('HGET', KEYS[1], 'v') or '0'
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', tostring(tonumber(v) + 1), unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
