@@ -134,7 +134,13 @@ export async function startInventoryServer(opts: InventoryServerOptions): Promis
     const inFlight = state.inFlight;
     inFlight[kind] = (inFlight[kind] ?? 0) + 1;
     state.maxInFlight[kind] = Math.max(state.maxInFlight[kind] ?? 0, inFlight[kind]);
-    res.once('close', () => void (inFlight[kind] = (inFlight[kind] ?? 1) - 1));
+    // 'finish' (handed to the OS) comes before the client can answer with its next request; 'close' covers a dropped one.
+    let counted = true;
+    const done = () => {
+      if (counted) inFlight[kind] = (inFlight[kind] ?? 1) - 1;
+      counted = false;
+    };
+    res.once('finish', done).once('close', done);
     state.log.push({ method, url: req.url ?? '', authorization: req.headers.authorization });
     if (method === 'GET' && opts.getLatencyMs) await pause(opts.getLatencyMs);
     let active = takeFault(req);

@@ -52,12 +52,16 @@ export class RequestGate {
     return Math.max(1, Math.floor(this.windows[endpoint]));
   }
 
-  /** Runs `fn` holding one of the kind's slots; waits for a slot and for any pause first. */
+  /** Runs `fn` holding one of the kind's slots; waits for a slot and for any pause first. `fn` resolving is a success. */
   async run<T>(endpoint: Endpoint, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
     await this.acquire(endpoint, signal);
     this.started[endpoint]++;
+    const startedMs = this.opts.now();
     try {
-      return await fn();
+      const result = await fn();
+      // Growth on news from after the last push-back only: a request sent before it says nothing about the server now.
+      if (startedMs > this.lastSlowDownMs) this.grow(endpoint);
+      return result;
     } finally {
       this.release(endpoint);
     }
@@ -80,10 +84,9 @@ export class RequestGate {
   }
 
   /** A request of this kind succeeded: its window grows by about one per window of successes. */
-  succeeded(endpoint: Endpoint): void {
+  private grow(endpoint: Endpoint): void {
     const w = this.windows[endpoint];
     this.windows[endpoint] = Math.min(this.opts.limits[endpoint], w + 1 / w);
-    this.wake(endpoint);
   }
 
   private async acquire(endpoint: Endpoint, signal: AbortSignal | undefined): Promise<void> {

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Counter, Histogram } from 'prom-client';
+import type { Counter, Gauge, Histogram } from 'prom-client';
 import { Pool, type Dispatcher } from 'undici';
 import type { Secret } from '../config/secret.js';
 import type { Logger } from '../log/logger.js';
@@ -27,8 +27,9 @@ export interface InventoryHttp {
  * Declared here, not imported, because metrics/ sits above inventory/ in the layering.
  */
 export interface InventoryRequestMetrics {
-  inventoryRequestsTotal: Counter<'method' | 'code'>;
-  inventoryRequestDurationSeconds: Histogram<'method'>;
+  inventoryRequestsTotal: Counter<'method' | 'endpoint' | 'code'>;
+  inventoryRequestDurationSeconds: Histogram<'method' | 'endpoint'>;
+  inventoryRequestsInFlight: Gauge<'endpoint'>;
 }
 
 export interface InventoryHttpOptions {
@@ -131,7 +132,6 @@ export function createInventoryHttp(opts: InventoryHttpOptions): InventoryHttp {
           location: headerValue(res.headers.location),
         });
       }
-      gate.succeeded(endpoint);
       return { status: res.statusCode, text };
     } catch (err) {
       if (err instanceof InventoryError) throw err;

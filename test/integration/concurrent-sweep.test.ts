@@ -11,7 +11,7 @@ import { DeviceSeriesStore } from '../../src/metrics/device-series.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { PROBE_QUEUE, type ProbeJobData } from '../../src/queue/jobs.js';
 import { PendingProbes } from '../../src/queue/pending-probes.js';
-import { connectRedis } from '../../src/queue/redis.js';
+import { connectRedis } from '../../src/redis/connection.js';
 import { createCycleSweep } from '../../src/scheduler/cycle-sweep.js';
 import { SweepIncompleteError, type SweepSummary } from '../../src/scheduler/sweep.js';
 import { StatusStore } from '../../src/status/store.js';
@@ -88,11 +88,10 @@ schedule: { interval_seconds: ${INTERVAL_MS / 1000}, spread: 0.8 }
     await inventory.close();
     redis.disconnect();
   });
-  const currentCycle = () => Math.floor(Date.now() / INTERVAL_MS) * INTERVAL_MS;
   return {
     inventory, redis, metrics, details, prefix,
-    /** One sweep of the current cycle (or of `cycle`: a past one has no time left to wait for details). */
-    sweep: (signal = new AbortController().signal, cycle = currentCycle()) => sweep(cycle, INTERVAL_MS, signal),
+    /** One sweep of a cycle starting now (or at `cycle`: a past one has no time left to wait for details). */
+    sweep: (signal = new AbortController().signal, cycle = Date.now()) => sweep(cycle, INTERVAL_MS, signal),
     /** Every device id in the probe queue, once per queued check. */
     async queued(): Promise<number[]> {
       const jobs = await probeQueue.getJobs(['waiting', 'delayed', 'prioritized']);
@@ -152,7 +151,7 @@ describe('concurrent paging', () => {
       s.inventory.devices.splice(s.inventory.devices.length - 1, 1);
       s.inventory.devices.unshift(fakeDevice(1));
     });
-    const again = await s.sweep(undefined, Math.floor(Date.now() / INTERVAL_MS) * INTERVAL_MS + INTERVAL_MS);
+    const again = await s.sweep();
     expect(again.countChanges).toBeGreaterThan(0);
     const queued = await s.queued();
     expect(new Set(queued).size).toBe(queued.length);
@@ -165,7 +164,7 @@ describe('concurrent paging', () => {
     await s.sweep();
     s.inventory.devices.splice(95, 5);
     s.inventory.setFault({ kind: 'malformed', path: 'offset=20' });
-    const err = await rejection(s.sweep(undefined, Math.floor(Date.now() / INTERVAL_MS) * INTERVAL_MS + INTERVAL_MS));
+    const err = await rejection(s.sweep());
     expect(err).toBeInstanceOf(SweepIncompleteError);
     expect(err).toMatchObject({ kind: 'malformed_page', summary: { failedPages: 1, pages: 9, devices: 85 } });
     expect(s.inventory.log.filter((r) => r.url.includes('offset=20'))).toHaveLength(2); // once per sweep: never retried
@@ -192,7 +191,8 @@ describe('backing off', () => {
       const sweeping = s.sweep().then((r) => (result = r));
       await waitFor('the pause to begin', () => pauses.length === 1);
       // Requests already on the wire finish; no new one starts while the pause lasts.
-      await waitFor('requests in flight to finish', () => (s.inventory.inFlight.list ?? 0) === 0);
+      const clientInFlight = async () => (await s.metrics.inventoryRequestsInFlight.get()).values.reduce((n, v) => n + v.value, 0);
+      await waitFor('requests in flight to finish', async () => (await clientInFlight()) === 0 && (s.inventory.inFlight.list ?? 0) === 0);
       const sentBeforeResume = s.inventory.requests;
       for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
       expect(s.inventory.requests).toBe(sentBeforeResume);
