@@ -1,7 +1,7 @@
 import type { Config } from '../config/types.js';
 import { InventoryClient } from '../inventory/client.js';
 import type { Device } from '../inventory/device.js';
-import { createInventoryHttp } from '../inventory/http.js';
+import { createInventoryHttp, inventoryHttpSettings } from '../inventory/http.js';
 import { createProbes } from '../probes/registry.js';
 import { checkBudgetMs, checkDevice, type DeviceCheck } from '../worker/check-device.js';
 import { DetailsCache } from '../inventory/details.js';
@@ -21,13 +21,7 @@ const CONCURRENCY = 32;
  */
 export async function sweepOnce(config: Config, opts: SweepOnceOptions): Promise<number> {
   const out = opts.out ?? process.stdout;
-  const http = createInventoryHttp({
-    url: config.inventory.url,
-    token: config.inventory.token,
-    timeoutMs: config.inventory.timeout_ms,
-    retries: config.inventory.retries,
-    concurrency: { list: config.inventory.page_concurrency, detail: config.inventory.detail_concurrency },
-  });
+  const http = createInventoryHttp(inventoryHttpSettings(config.inventory));
   const inventory = new InventoryClient(http);
   const probes = createProbes(config);
   const details = new DetailsCache({ inventory, concurrency: config.inventory.detail_concurrency });

@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { Pool, type Dispatcher } from 'undici';
 import type { Secret } from '../config/secret.js';
+import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import {
   InventoryError,
@@ -60,6 +61,17 @@ export interface InventoryHttpOptions {
 }
 
 const DEFAULT_CONCURRENCY: Record<Endpoint, number> = { list: 16, detail: 64, patch: 16 };
+
+/** What the `inventory` section of the config says about talking to the API. */
+export function inventoryHttpSettings(inventory: Config['inventory']): Pick<InventoryHttpOptions, 'url' | 'token' | 'timeoutMs' | 'retries' | 'concurrency'> {
+  return {
+    url: inventory.url,
+    token: inventory.token,
+    timeoutMs: inventory.timeout_ms,
+    retries: inventory.retries,
+    concurrency: { list: inventory.page_concurrency, detail: inventory.detail_concurrency },
+  };
+}
 
 /** No inventory page is anywhere near this; a bigger body is a broken server or proxy. */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;

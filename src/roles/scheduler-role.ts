@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import { InventoryClient } from '../inventory/client.js';
 import { DetailsCache } from '../inventory/details.js';
-import { createInventoryHttp } from '../inventory/http.js';
+import { createInventoryHttp, inventoryHttpSettings } from '../inventory/http.js';
 import type { ProbeJobData } from '../queue/jobs.js';
 import { PendingProbes } from '../queue/pending-probes.js';
 import { createCycleSweep } from '../scheduler/cycle-sweep.js';
@@ -13,15 +13,7 @@ import type { RoleContext, RunningRole } from './types.js';
 export function startSchedulerRole(ctx: RoleContext, probeQueue: Queue<ProbeJobData>): RunningRole {
   const { config, logger, metrics, redis, now } = ctx;
   const log = logger.child({ component: 'scheduler' });
-  const http = createInventoryHttp({
-    url: config.inventory.url,
-    token: config.inventory.token,
-    timeoutMs: config.inventory.timeout_ms,
-    retries: config.inventory.retries,
-    concurrency: { list: config.inventory.page_concurrency, detail: config.inventory.detail_concurrency },
-    metrics,
-    logger: log,
-  });
+  const http = createInventoryHttp({ ...inventoryHttpSettings(config.inventory), metrics, logger: log });
   const inventory = new InventoryClient(http);
   const details = new DetailsCache({ redis, prefix: config.redis.prefix, inventory, concurrency: config.inventory.detail_concurrency, logger: log });
   const sweep = createCycleSweep({ config, redis, inventory, details, probeQueue, pending: new PendingProbes(redis, config.redis.prefix), series: ctx.series, store: ctx.store, metrics, logger: log, now });
