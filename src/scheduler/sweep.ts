@@ -71,6 +71,13 @@ export class SweepIncompleteError extends ProberError {
 const DETAIL_DRAIN_MS = 250;
 
 /**
+ * Pages handled at once. Handling a page is mostly Redis round trips (membership, the detail
+ * cache, the probe queue), so one page at a time would make the sweep as slow as Redis's
+ * latency times the page count, however fast the inventory answers.
+ */
+const PAGES_HANDLED_AT_ONCE = 8;
+
+/**
  * One pass over the inventory. Pages arrive concurrently; each is dispatched as soon as it is
  * read, its devices whose detail is cached (or not needed) at once, the others as their
  * details arrive (DetailsCache). A device whose detail has not arrived when the sweep ends
@@ -97,6 +104,7 @@ export async function runSweep(deps: SweepDeps, cycle: number, signal: AbortSign
     if (devices.length > 0) add(await deps.dispatch(devices, deps.now()));
   };
   let firstFailure: InventoryError | undefined;
+  const inProgress = new PagesInProgress();
   try {
     for await (const page of deps.pages(signal)) {
       if (!page.ok) {
@@ -105,9 +113,9 @@ export async function runSweep(deps: SweepDeps, cycle: number, signal: AbortSign
         deps.logger.warn({ cycle, offset: page.offset, filter: page.filter, kind: page.error.kind, err: page.error.message }, 'inventory page failed; the other pages go on and no device is retired this cycle');
         continue;
       }
-      await readPage(deps, cycle, page, summary, arrivals);
-      await dispatchArrived();
+      await inProgress.add(readPage(deps, cycle, page, summary, arrivals).then(dispatchArrived));
     }
+    await inProgress.drain();
     // Details still on their way get until the deadline; the probes take them as they come.
     while (arrivals.outstanding > 0 && deps.now() < deps.detailDeadlineMs && !signal.aborted) {
       await arrivals.next(Math.min(DETAIL_DRAIN_MS, deps.detailDeadlineMs - deps.now()), signal);
@@ -117,6 +125,7 @@ export async function runSweep(deps: SweepDeps, cycle: number, signal: AbortSign
     await dispatchArrived();
   } catch (err) {
     // The failure is what the caller needs to hear about; a flush failing too adds nothing.
+    await inProgress.drain().catch(() => {});
     await dispatchArrived().catch(() => {});
     await deps.flush().then(add, () => {});
     throw err;
@@ -214,5 +223,33 @@ export class BoundedSet {
     this.items.add(key);
     if (this.items.size > this.limit) this.items.delete(this.items.values().next().value as string);
     return true;
+  }
+}
+
+/** Up to PAGES_HANDLED_AT_ONCE page handlings; the first failure is thrown by the next add or drain. */
+class PagesInProgress {
+  private readonly running = new Set<Promise<void>>();
+  private failure: { err: unknown } | undefined;
+
+  async add(work: Promise<void>): Promise<void> {
+    const tracked: Promise<void> = work.then(
+      () => void this.running.delete(tracked),
+      (err: unknown) => {
+        this.running.delete(tracked);
+        this.failure ??= { err };
+      },
+    );
+    this.running.add(tracked);
+    while (this.running.size >= PAGES_HANDLED_AT_ONCE) await Promise.race(this.running);
+    this.throwIfFailed();
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.running);
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.err;
   }
 }
