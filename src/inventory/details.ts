@@ -62,7 +62,7 @@ export class DetailsCache {
 
   constructor(private readonly opts: DetailsCacheOptions) {
     this.ttlSeconds = opts.ttlSeconds ?? 7 * 24 * 3600;
-    this.fetcher = new DetailFetcher({ concurrency: Math.max(1, opts.concurrency ?? 64), fetch: (d, signal) => this.fetchOne(d, signal) });
+    this.fetcher = new DetailFetcher({ concurrency: Math.max(1, opts.concurrency ?? 100), fetch: (d, signal) => this.fetchOne(d, signal) });
   }
 
   /** Details queued or being fetched, for this sweep or an earlier one. */

@@ -60,7 +60,7 @@ export interface InventoryHttpOptions {
   concurrency?: Partial<Record<Endpoint, number>>;
 }
 
-const DEFAULT_CONCURRENCY: Record<Endpoint, number> = { list: 16, detail: 64, patch: 16 };
+const DEFAULT_CONCURRENCY: Record<Endpoint, number> = { list: 16, detail: 100, patch: 16 };
 
 /** What the `inventory` section of the config says about talking to the API. */
 export function inventoryHttpSettings(inventory: Config['inventory']): Pick<InventoryHttpOptions, 'url' | 'token' | 'timeoutMs' | 'retries' | 'concurrency'> {
