@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { ProberError } from '../errors.js';
 import type { InventoryPage, PageFailure } from '../inventory/client.js';
 import type { DetailLookup } from '../inventory/details.js';
@@ -7,6 +6,7 @@ import type { InventoryError } from '../inventory/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { EnqueueResult } from '../queue/probe-queue.js';
+import { DetailArrivals, PagesInProgress } from './sweep-progress.js';
 
 export type SweepPage = Pick<InventoryPage, 'ok' | 'offset' | 'count' | 'listingCount' | 'countChanged' | 'duplicates' | 'devices' | 'invalid' | 'rows'>;
 
@@ -70,12 +70,6 @@ export class SweepIncompleteError extends ProberError {
 /** How often devices whose detail arrived are handed to the probes, in batches. */
 const DETAIL_DRAIN_MS = 250;
 
-/**
- * Pages handled at once. Handling a page is mostly Redis round trips (membership, the detail
- * cache, the probe queue), so one page at a time would make the sweep as slow as Redis's
- * latency times the page count, however fast the inventory answers.
- */
-const PAGES_HANDLED_AT_ONCE = 8;
 
 /**
  * One pass over the inventory. Pages arrive concurrently; each is dispatched as soon as it is
@@ -164,45 +158,6 @@ async function readPage(deps: SweepDeps, cycle: number, page: SweepPage, summary
   deps.logger.debug({ cycle, offset: page.offset, count: page.count, devices: page.devices.length, awaitingDetail: fetching.length }, 'sweep page dispatched');
 }
 
-/** Devices whose detail this sweep waits for; those arriving after it ended are left to the next. */
-class DetailArrivals {
-  private arrived: Device[] = [];
-  private pending = 0;
-  private closed = false;
-  private wake?: () => void;
-
-  get outstanding(): number {
-    return this.pending;
-  }
-
-  expect(detail: Promise<Device | undefined>): void {
-    this.pending++;
-    void detail.then((device) => {
-      if (this.closed) return;
-      this.pending--;
-      if (device) this.arrived.push(device);
-      this.wake?.();
-    });
-  }
-
-  take(): Device[] {
-    return this.arrived.splice(0);
-  }
-
-  /** Waits `ms`, less if every expected detail is in. */
-  async next(ms: number, signal: AbortSignal): Promise<void> {
-    const allIn = new Promise<void>((resolve) => (this.wake = () => this.pending === 0 && resolve()));
-    await Promise.race([allIn, delay(ms, undefined, { signal }).catch(() => undefined)]);
-    this.wake = undefined;
-  }
-
-  /** Ends the wait; returns how many never arrived. */
-  close(): number {
-    this.closed = true;
-    return this.pending;
-  }
-}
-
 function reportInvalid(deps: SweepDeps, page: SweepPage): void {
   for (const row of page.invalid) {
     deps.metrics.invalidDevicesTotal.inc({ reason: row.reason.split(':')[0] ?? 'invalid' });
@@ -223,33 +178,5 @@ export class BoundedSet {
     this.items.add(key);
     if (this.items.size > this.limit) this.items.delete(this.items.values().next().value as string);
     return true;
-  }
-}
-
-/** Up to PAGES_HANDLED_AT_ONCE page handlings; the first failure is thrown by the next add or drain. */
-class PagesInProgress {
-  private readonly running = new Set<Promise<void>>();
-  private failure: { err: unknown } | undefined;
-
-  async add(work: Promise<void>): Promise<void> {
-    const tracked: Promise<void> = work.then(
-      () => void this.running.delete(tracked),
-      (err: unknown) => {
-        this.running.delete(tracked);
-        this.failure ??= { err };
-      },
-    );
-    this.running.add(tracked);
-    while (this.running.size >= PAGES_HANDLED_AT_ONCE) await Promise.race(this.running);
-    this.throwIfFailed();
-  }
-
-  async drain(): Promise<void> {
-    await Promise.all(this.running);
-    this.throwIfFailed();
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure) throw this.failure.err;
   }
 }
