@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { DEFAULTS } from '../config/defaults.js';
 import { redisKeys } from '../redis/keys.js';
 import type { Logger } from '../log/logger.js';
 import { DetailFetcher } from './detail-fetcher.js';
@@ -62,7 +63,7 @@ export class DetailsCache {
 
   constructor(private readonly opts: DetailsCacheOptions) {
     this.ttlSeconds = opts.ttlSeconds ?? 7 * 24 * 3600;
-    this.fetcher = new DetailFetcher({ concurrency: Math.max(1, opts.concurrency ?? 100), fetch: (d, signal) => this.fetchOne(d, signal) });
+    this.fetcher = new DetailFetcher({ concurrency: Math.max(1, opts.concurrency ?? DEFAULTS.inventory.detail_concurrency), fetch: (d, signal) => this.fetchOne(d, signal) });
   }
 
   /** Details queued or being fetched, for this sweep or an earlier one. */

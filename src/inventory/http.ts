@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { Pool, type Dispatcher } from 'undici';
 import type { Secret } from '../config/secret.js';
+import { DEFAULTS } from '../config/defaults.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import {
@@ -60,7 +61,12 @@ export interface InventoryHttpOptions {
   concurrency?: Partial<Record<Endpoint, number>>;
 }
 
-const DEFAULT_CONCURRENCY: Record<Endpoint, number> = { list: 16, detail: 100, patch: 16 };
+const DEFAULT_CONCURRENCY: Record<Endpoint, number> = {
+  list: DEFAULTS.inventory.page_concurrency,
+  detail: DEFAULTS.inventory.detail_concurrency,
+  // The reporter paces PATCHes itself (reporter.patches_per_second); this only caps a burst.
+  patch: 16,
+};
 
 /** What the `inventory` section of the config says about talking to the API. */
 export function inventoryHttpSettings(inventory: Config['inventory']): Pick<InventoryHttpOptions, 'url' | 'token' | 'timeoutMs' | 'retries' | 'concurrency'> {
