@@ -67,6 +67,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /src/dist ./dist
 # Every setting with its default, for `docker run … cat config/default.yaml` when writing a config.
 COPY config/default.yaml config/example.yaml ./config/
+# The alert rules' runbook_url opens these, served by the daemon at /runbooks.
+COPY docs/runbooks.md ./docs/
 
 # Numeric ids, so Kubernetes' runAsNonRoot can verify them without reading /etc/passwd; no
 # matching passwd entry is needed by Node or ping.

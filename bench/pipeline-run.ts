@@ -43,6 +43,7 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
   const inventory = await startInventoryServer({ token: TOKEN, devices: fleet.devices, listRows: o.listRows, getLatencyMs: o.inventoryLatencyMs });
   const client = new Redis(redis.url);
   try {
+    const memoryBefore = await usedMemoryBytes(client);
     if (o.listRows === 'spec' && !o.coldStart) await seedDetails(client, fleet.devices);
     const config = writeBenchConfig({ ...o, inventoryUrl: inventory.url, upWhen: o.netns ? 'all' : 'snmp' });
     const env = { INVENTORY_TOKEN: TOKEN, REDIS_URL: redis.url, LOG_LEVEL: 'info' };
@@ -82,6 +83,8 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
       logCycle(o, boundaries, daemons, c0 + (k - 1) * I, k);
       checkAlive(daemons);
     }
+    const memoryAfter = await usedMemoryBytes(client);
+    o.log(`  redis used_memory: ${mb(memoryBefore)} MB empty, ${mb(memoryAfter)} MB after the last cycle: ${Math.round((memoryAfter - memoryBefore) / o.fleetSize)} bytes per device`);
     const scrapeTiming = await timeLeaderScrape(daemons);
     const peak = new Map(daemons.map((d) => [d.label, peakRssMb(d.pid)]));
     const lagMax = await lag.stop();
@@ -128,6 +131,12 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
     await redis.stop();
   }
 }
+
+/** INFO memory's used_memory: what Redis holds for us, allocator overhead included. */
+async function usedMemoryBytes(client: Redis): Promise<number> {
+  return Number(/^used_memory:(\d+)/m.exec(await client.info('memory'))?.[1] ?? NaN);
+}
+const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 
 async function readBoundary(probing: DaemonHandle[], all: DaemonHandle[], redisPid: number, agentPid: number): Promise<Boundary> {
   const atMs = Date.now();

@@ -15,6 +15,7 @@ import { startRedis } from '../src/demo/redis-server.js';
 import type { Device } from '../src/inventory/device.js';
 import type { ProbeJobData } from '../src/queue/jobs.js';
 import { PendingProbes } from '../src/queue/pending-probes.js';
+import { DeviceCommunities } from '../src/inventory/communities.js';
 import { enqueueProbeBatch } from '../src/queue/probe-queue.js';
 import { slotDelayMs } from '../src/scheduler/phase.js';
 import { cpuNow, cpuSince, processCpuMs } from './cpu.js';
@@ -48,6 +49,7 @@ async function run(shape: Shape, redisUrl: string, redisPid: number): Promise<Ro
   const prefix = `qs-${shape}`;
   const queue = new Queue(shape, { connection, prefix });
   const pending = new PendingProbes(connection, prefix);
+  const communities = new DeviceCommunities(connection, prefix);
   const cycle = Date.now() - 60_000;
   let done = 0;
   const finished = new Promise<void>((resolve) => {
@@ -74,7 +76,7 @@ async function run(shape: Shape, redisUrl: string, redisPid: number): Promise<Ro
     const ids = Array.from({ length: Math.min(PAGE, DEVICES - first + 1) }, (_, i) => first + i);
     if (shape === 'per-batch') {
       const batch = ids.map((id) => ({ device: device(id), observedAtMs: Date.now() }));
-      await enqueueProbeBatch({ queue: queue as Queue<ProbeJobData>, pending, cycle, slot: 0, staleClaimMs: 180_000, delayMs: slotDelayMs(0, cycle, Date.now()) }, batch);
+      await enqueueProbeBatch({ queue: queue as Queue<ProbeJobData>, pending, cycle, slot: 0, staleClaimMs: 180_000, delayMs: slotDelayMs(0, cycle, Date.now()), communities }, batch);
       jobs++;
       continue;
     }

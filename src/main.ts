@@ -14,6 +14,7 @@ import { startHttpServer } from './http/server.js';
 import { createStatusRoutes } from './http/status-routes.js';
 import { PROBE_QUEUE, REPORT_QUEUE, type ProbeJobData, type ReportJobData } from './queue/jobs.js';
 import { connectRedis } from './redis/connection.js';
+import { refuseUnusableRedis } from './redis/start-check.js';
 import { startSchedulerRole } from './roles/scheduler-role.js';
 import type { RoleContext, RunningRole } from './roles/types.js';
 import { startWorkerRole } from './roles/worker-role.js';
@@ -30,7 +31,10 @@ export interface Daemon {
 export interface DaemonOptions {
   /** Re-reads the configuration for SIGHUP and POST /-/reload; without it, reload is off. */
   reload?: () => Promise<ConfigResult>;
+  /** Ends the process when Redis is refused after start-up went on without it (tests inject it). */
+  exit?: (code: number) => void;
 }
+
 
 interface Roles {
   scheduler?: RunningRole;
@@ -47,13 +51,14 @@ export async function runDaemon(initial: Config, role: Role, logger: Logger, opt
   const metrics = new Metrics();
   // Only processes that probe know whether ICMP works; elsewhere a 0 would read as "denied".
   if (role === 'scheduler') metrics.registry.removeSingleMetric('inventory_prober_icmp_permitted');
-  const redis = connectRedis(initial.redis.url, logger, 'main');
+  const redis = connectRedis(initial.redis, logger, 'main');
+  await refuseUnusableRedis(redis, logger, options.exit ?? ((code) => process.exit(code)));
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const probeQueue = new Queue<ProbeJobData>(PROBE_QUEUE, { connection: redis, prefix });
   const reportQueue = new Queue<ReportJobData>(REPORT_QUEUE, { connection: redis, prefix });
   // Without a listener BullMQ prints each connection error as a bare stack trace on stderr.
   for (const queue of [probeQueue, reportQueue]) {
-    queue.on('error', (err) => logger.warn({ component: 'queue', queue: queue.name, err: err.message }, 'queue error'));
+    queue.on('error', (err) => logger.warn({ component: 'queue', queue: queue.name, err }, 'queue error'));
   }
   const store = new StatusStore(redis, prefix);
   const series = new DeviceSeriesStore(redis, prefix);

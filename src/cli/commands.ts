@@ -3,6 +3,7 @@ import type { Config, Role } from '../config/types.js';
 import { createLogger } from '../log/logger.js';
 import { runDemo } from '../demo/demo.js';
 import { runDaemon } from '../main.js';
+import { logRedisRefused, RedisStartError } from '../redis/start-check.js';
 import { probeHost } from './probe-host.js';
 import { sweepOnce } from './sweep-once.js';
 
@@ -15,7 +16,8 @@ Commands:
   sweep --once [--dry-run] [--config FILE]            one sweep in the foreground, printed as a table
   demo                                                the whole system on loopback with a simulated fleet
 
-Environment: INVENTORY_URL, INVENTORY_TOKEN, INVENTORY_TOKEN_FILE, REDIS_URL, METRICS_PORT, LOG_LEVEL,
+Environment: INVENTORY_URL, INVENTORY_TOKEN, INVENTORY_TOKEN_FILE, REDIS_URL or REDIS_SENTINELS
+  + REDIS_SENTINEL_NAME, REDIS_PASSWORD(_FILE), REDIS_SENTINEL_PASSWORD(_FILE), METRICS_PORT, LOG_LEVEL,
   SNMP_COMMUNITY(_FILE), SNMP_V3_AUTH_KEY(_FILE), SNMP_V3_PRIV_KEY(_FILE).
 Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
 `;
@@ -49,7 +51,13 @@ async function run(flags: Flags): Promise<number | undefined> {
   return withConfig(flags, async (config) => {
     const logger = createLogger(config.log.level);
     const reload = () => loadConfig({ file: flagString(flags.config), env: process.env });
-    await runDaemon(config, role, logger, { reload });
+    try {
+      await runDaemon(config, role, logger, { reload });
+    } catch (err) {
+      if (!(err instanceof RedisStartError)) throw err;
+      logRedisRefused(logger, err);
+      return err.exitCode;
+    }
     return undefined; // keep running until a signal
   });
 }

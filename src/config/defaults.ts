@@ -37,7 +37,19 @@ export const DEFAULTS = deepFreeze({
     // fleet needs almost none; a 429 or 5xx halves the window.
     detail_concurrency: 100,
   },
-  redis: { url: 'redis://127.0.0.1:6379', prefix: 'ip' },
+  redis: {
+    url: 'redis://127.0.0.1:6379',
+    sentinels: [],
+    sentinel_name: undefined,
+    sentinel_password: undefined,
+    sentinel_password_file: undefined,
+    password: undefined,
+    password_file: undefined,
+    tls_ca_file: undefined,
+    tls_cert_file: undefined,
+    tls_key_file: undefined,
+    prefix: 'ip',
+  },
   schedule: { interval_seconds: 60, cron: undefined, spread: 0.8 },
   probes: {
     up_when: 'any',
@@ -78,6 +90,8 @@ export const DEFAULTS = deepFreeze({
 export const SECRET_KEYS: ReadonlySet<string> = new Set([
   'inventory.token',
   'redis.url',
+  'redis.password',
+  'redis.sentinel_password',
   'probes.snmp.community',
   'probes.snmp.v3.auth_key',
   'probes.snmp.v3.priv_key',

@@ -19,6 +19,8 @@ export interface LoadOptions {
 const ENV_OVERRIDES = {
   INVENTORY_URL: 'inventory.url',
   REDIS_URL: 'redis.url',
+  REDIS_SENTINELS: 'redis.sentinels',
+  REDIS_SENTINEL_NAME: 'redis.sentinel_name',
   METRICS_PORT: 'metrics.port',
   LOG_LEVEL: 'log.level',
 } as const;
@@ -33,6 +35,8 @@ interface SecretSpec {
 
 const SECRETS: SecretSpec[] = [
   { key: 'inventory.token', fileKey: 'inventory.token_file', env: 'INVENTORY_TOKEN', inlineAllowed: false },
+  { key: 'redis.password', fileKey: 'redis.password_file', env: 'REDIS_PASSWORD', inlineAllowed: false },
+  { key: 'redis.sentinel_password', fileKey: 'redis.sentinel_password_file', env: 'REDIS_SENTINEL_PASSWORD', inlineAllowed: false },
   { key: 'probes.snmp.community', fileKey: 'probes.snmp.community_file', env: 'SNMP_COMMUNITY', inlineAllowed: true },
   { key: 'probes.snmp.v3.auth_key', fileKey: 'probes.snmp.v3.auth_key_file', env: 'SNMP_V3_AUTH_KEY', inlineAllowed: false },
   { key: 'probes.snmp.v3.priv_key', fileKey: 'probes.snmp.v3.priv_key_file', env: 'SNMP_V3_PRIV_KEY', inlineAllowed: false },
@@ -63,7 +67,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<ConfigResul
   if (file.problems.length > 0) return { ok: false, problems: file.problems };
 
   const secrets = await resolveSecrets(file.layer, env, readFile);
-  const merged = [cadenceLayer(file.layer), envLayer(env), secrets.layer].reduce(merge, merge(DEFAULTS, file.layer));
+  const merged = [cadenceLayer(file.layer), redisLayer(file.layer, env), envLayer(env), secrets.layer].reduce(merge, merge(DEFAULTS, file.layer));
   const result = validateConfig(merged, { requireInventory: options.requireInventory });
   const problems = [...secrets.problems, ...(result.ok ? [] : result.problems.map((p) => withEnvSource(p, env)))];
   return problems.length > 0 || !result.ok ? { ok: false, problems } : result;
@@ -161,15 +165,30 @@ function cadenceLayer(fileLayer: object): object {
   return { schedule: { interval_seconds: undefined } };
 }
 
+/** Naming sentinels replaces the default single-server URL; a URL written beside them is reported by validation. */
+function redisLayer(fileLayer: object, env: NodeJS.ProcessEnv): object {
+  const listed = getPath(fileLayer, 'redis.sentinels');
+  const sentinelsGiven = Boolean(env.REDIS_SENTINELS) || (listed !== undefined && !(Array.isArray(listed) && listed.length === 0));
+  const urlGiven = Boolean(env.REDIS_URL) || getPath(fileLayer, 'redis.url') !== undefined;
+  return sentinelsGiven && !urlGiven ? { redis: { url: undefined } } : {};
+}
+
 function envLayer(env: NodeJS.ProcessEnv): object {
   const layer: Record<string, unknown> = {};
   for (const [name, key] of Object.entries(ENV_OVERRIDES)) {
     const value = env[name];
     // Empty means unset: orchestrators often template `FOO=` for an absent value.
     if (value === undefined || value === '') continue;
-    setPath(layer, key, name === 'METRICS_PORT' && /^\d+$/.test(value) ? Number(value) : value);
+    setPath(layer, key, envValue(name, value));
   }
   return layer;
+}
+
+/** Env values are strings; a port becomes a number and `h1:p1,h2:p2` a list, as in YAML. */
+function envValue(name: string, value: string): unknown {
+  if (name === 'METRICS_PORT' && /^\d+$/.test(value)) return Number(value);
+  if (name === 'REDIS_SENTINELS') return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return value;
 }
 
 /** Names the variable behind a bad value, so the operator looks in the right place. */

@@ -10,7 +10,7 @@ const REDACTED = '<secret>';
  * (what one needs to debug a connection) and hides only the password and query values.
  */
 export function renderEffectiveConfig(config: Config): string {
-  const plain = toPlain({ ...config, redis: { ...config.redis, url: redactRedisUrl(config.redis.url) } });
+  const plain = toPlain({ ...config, redis: { ...config.redis, url: config.redis.url && redactRedisUrl(config.redis.url) } });
   return `# effective configuration of inventory-prober; secrets are shown as ${REDACTED}\n${stringify(plain)}`;
 }
 

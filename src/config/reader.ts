@@ -75,6 +75,13 @@ export class Reader {
     return ok ? [...(v as number[])] : this.fail(key, 'must be a list of whole numbers ≥ 1, e.g. [12, 40]');
   }
 
+  /** `["10.0.0.1:26379", "sentinel-b:26379"]`; the environment's comma-separated form is split by the loader. */
+  hostPortList(key: string): string[] | undefined {
+    const v = this.get(key);
+    const ok = Array.isArray(v) && v.every((item) => typeof item === 'string' && parseHostPort(item) !== undefined);
+    return ok ? [...(v as string[])] : this.fail(key, 'must be a list of host:port, e.g. ["10.0.0.1:26379", "sentinel-b:26379"]');
+  }
+
   httpUrl(key: string): string | undefined {
     const v = this.get(key);
     return typeof v === 'string' && hasProtocol(v, ['http:', 'https:']) ? v : this.fail(key, 'must be a URL starting with http:// or https://');
@@ -115,6 +122,14 @@ export class Reader {
 
 export const isMapping = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+
+/** `host:port` or `[v6]:port`, port 1–65535; undefined when it is neither. */
+export function parseHostPort(value: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:/[\]]+)):(\d{1,5})$/.exec(value.trim());
+  const port = Number(match?.[3]);
+  const host = match?.[1] ?? match?.[2];
+  return host && port >= 1 && port <= 65535 ? { host, port } : undefined;
+}
 
 function hasProtocol(value: string, protocols: string[]): boolean {
   try {

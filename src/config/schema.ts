@@ -57,7 +57,7 @@ function readDraft(r: Reader, options: ValidateOptions) {
       page_concurrency: r.int('inventory.page_concurrency', 1, 1000),
       detail_concurrency: r.int('inventory.detail_concurrency', 1, 1000),
     },
-    redis: { url: r.redisUrl('redis.url'), prefix: r.string('redis.prefix') },
+    redis: readRedis(r),
     schedule: { ...readSchedule(r), spread: r.number('schedule.spread', 0, 1) },
     probes: {
       up_when: r.oneOf('probes.up_when', UP_WHEN),
@@ -116,6 +116,53 @@ function readDraft(r: Reader, options: ValidateOptions) {
 }
 
 type Draft = ReturnType<typeof readDraft>;
+
+/**
+ * One server or one Sentinel group, never both: a URL left beside sentinels would leave the
+ * operator guessing which one the daemon uses.
+ */
+function readRedis(r: Reader) {
+  const sentinels = r.hostPortList('redis.sentinels') ?? [];
+  const viaSentinel = sentinels.length > 0;
+  const urlSet = r.get('redis.url') !== undefined;
+  if (viaSentinel && urlSet) r.problem('redis', 'set exactly one of redis.url (REDIS_URL) and redis.sentinels (REDIS_SENTINELS), not both');
+  if (!viaSentinel && !urlSet) r.problem('redis', 'set one of redis.url (REDIS_URL) or redis.sentinels (REDIS_SENTINELS)');
+  const url = urlSet ? r.redisUrl('redis.url') : undefined;
+  const redis = {
+    url,
+    sentinels,
+    sentinel_name: viaSentinel ? r.string('redis.sentinel_name') : r.optionalString('redis.sentinel_name'),
+    sentinel_password: r.secret('redis.sentinel_password'),
+    sentinel_password_file: r.optionalString('redis.sentinel_password_file'),
+    password: r.secret('redis.password'),
+    password_file: r.optionalString('redis.password_file'),
+    tls_ca_file: r.optionalString('redis.tls_ca_file'),
+    tls_cert_file: r.optionalString('redis.tls_cert_file'),
+    tls_key_file: r.optionalString('redis.tls_key_file'),
+    prefix: r.string('redis.prefix'),
+  };
+  if (!viaSentinel) {
+    for (const key of ['sentinel_name', 'sentinel_password'] as const) {
+      if (redis[key] !== undefined) r.problem(`redis.${key}`, 'only applies with redis.sentinels');
+    }
+    if (redis.password) r.problem('redis.password', 'only applies with redis.sentinels: put a single server\'s password in redis.url (redis://:PASSWORD@host:6379)');
+  }
+  checkRedisTls(r, redis, viaSentinel);
+  return redis;
+}
+
+function checkRedisTls(r: Reader, redis: ReturnType<typeof readRedis>, viaSentinel: boolean): void {
+  const files = (['tls_ca_file', 'tls_cert_file', 'tls_key_file'] as const).filter((key) => redis[key] !== undefined);
+  if (files.length === 0) return;
+  if (viaSentinel) {
+    r.problem(`redis.${files[0]}`, 'TLS is supported with redis.url (rediss://) only, not with redis.sentinels');
+  } else if (redis.url && !redis.url.reveal().startsWith('rediss:')) {
+    r.problem(`redis.${files[0]}`, 'needs a rediss:// URL in redis.url (TLS); redis:// is plain TCP');
+  }
+  if ((redis.tls_cert_file === undefined) !== (redis.tls_key_file === undefined)) {
+    r.problem('redis.tls_cert_file', 'set both redis.tls_cert_file and redis.tls_key_file (a client certificate and its key), or neither');
+  }
+}
 
 /** Exactly one cadence: a fixed interval, or a cron pattern whose longest run gap stands in for it. */
 function readSchedule(r: Reader): { interval_seconds: number | undefined; cron: string | undefined } {

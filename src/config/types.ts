@@ -25,6 +25,26 @@ export interface SnmpV3Config {
 }
 
 /**
+ * Where Redis is: one server (`url`, `redis://` or `rediss://`) or a Sentinel group (`sentinels`
+ * + `sentinel_name`), never both. TLS files apply to a `rediss://` URL.
+ */
+export interface RedisConfig {
+  url: Secret | undefined;
+  /** Sentinels as `host:port`; the master is whichever they name, before and after a failover. */
+  sentinels: string[];
+  sentinel_name: string | undefined;
+  sentinel_password: Secret | undefined;
+  sentinel_password_file: string | undefined;
+  /** The data nodes' password under Sentinel (a single server's rides in its URL). */
+  password: Secret | undefined;
+  password_file: string | undefined;
+  tls_ca_file: string | undefined;
+  tls_cert_file: string | undefined;
+  tls_key_file: string | undefined;
+  prefix: string;
+}
+
+/**
  * The effective configuration. Keys mirror the YAML file one to one (snake_case),
  * so the docs, `config/default.yaml` and the code share one vocabulary.
  */
@@ -40,7 +60,7 @@ export interface Config {
     page_concurrency: number;
     detail_concurrency: number;
   };
-  redis: { url: Secret; prefix: string };
+  redis: RedisConfig;
   schedule: { interval_seconds: number; cron: string | undefined; spread: number };
   probes: {
     up_when: UpWhen;

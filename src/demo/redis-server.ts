@@ -30,15 +30,25 @@ export interface ThrowAwayRedis {
   stop(): Promise<void>;
 }
 
+export interface RedisLaunchOptions {
+  /** A config file, passed first as redis-server wants it (a sentinel's, which it rewrites). */
+  configFile?: (dir: string) => string;
+  /** More command-line settings: `--replicaof`, `--sentinel`, `--tls-port`, `--cluster-enabled`. */
+  args?: string[];
+  /** The server's `requirepass`, for the start-up PING. */
+  password?: string;
+}
+
 /**
  * Starts a private `redis-server` on a free loopback port with no persistence, for tests and the
  * demo. Tests never touch the machine's shared Redis on 6379, so they cannot depend on or
  * destroy its data.
  */
-export async function startRedis(): Promise<ThrowAwayRedis> {
+export async function startRedis(options: RedisLaunchOptions = {}): Promise<ThrowAwayRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'ip-redis-'));
-  let proc = await launch(port, dir);
+  const launch = async () => spawnRedis([...(options.configFile ? [options.configFile(dir)] : []), ...baseArgs(port, dir), ...(options.args ?? [])], port, options.password);
+  let proc = await launch();
   const handle: ThrowAwayRedis = {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -49,7 +59,7 @@ export async function startRedis(): Promise<ThrowAwayRedis> {
       await terminate(proc, 'SIGKILL');
     },
     async restart() {
-      proc = await launch(port, dir);
+      proc = await launch();
     },
     async stop() {
       await terminate(proc, 'SIGTERM');
@@ -59,21 +69,19 @@ export async function startRedis(): Promise<ThrowAwayRedis> {
   return handle;
 }
 
-async function launch(port: number, dir: string): Promise<ChildProcess> {
-  const proc = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: 'ignore' },
-  );
-  await waitForPing(port, proc);
+const baseArgs = (port: number, dir: string) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+
+async function spawnRedis(args: string[], port: number, password?: string): Promise<ChildProcess> {
+  const proc = spawn('redis-server', args, { stdio: 'ignore' });
+  await waitForPing(port, proc, password);
   return proc;
 }
 
-async function waitForPing(port: number, proc: ChildProcess): Promise<void> {
+async function waitForPing(port: number, proc: ChildProcess, password?: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode}`);
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const client = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on('error', () => {});
     try {
       await client.connect();

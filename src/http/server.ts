@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Readiness } from '../lifecycle/readiness.js';
+import { RUNBOOKS_PATH, runbooksPage } from './runbooks.js';
 
 export interface HttpDeps {
   registry: Registry;
@@ -14,7 +15,7 @@ export interface HttpDeps {
   routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>;
 }
 
-/** /metrics for Prometheus, /healthz (the process is alive), /readyz (it can do its job). */
+/** /metrics for Prometheus, /healthz (the process is alive), /readyz (it can do its job), /runbooks (the alerts' runbooks). */
 export async function startHttpServer(deps: HttpDeps, host: string, port: number): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     handle(deps, req, res).catch((err: Error) => send(res, 500, 'text/plain', `internal error: ${err.message}\n`));
@@ -51,6 +52,12 @@ async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse)
     case '/readyz': {
       const r = await deps.readiness();
       send(res, r.ready ? 200 : 503, 'application/json', `${JSON.stringify(r)}\n`);
+      return;
+    }
+    case RUNBOOKS_PATH: {
+      const page = await runbooksPage();
+      if (page) send(res, 200, 'text/html; charset=utf-8', page);
+      else send(res, 404, 'text/plain', 'runbooks not installed: see docs/runbooks.md in the source\n');
       return;
     }
   }

@@ -2,7 +2,7 @@ import type { Device } from './device.js';
 import { MalformedPageError, MalformedResponseError } from './errors.js';
 import type { InventoryHttp } from './http.js';
 import { pageConcurrently, type ListingFilter, type PagerFailure } from './pager.js';
-import { parseDevice, parsePage } from './parse.js';
+import { parseDevice, parsePage, rowIdentity, type RowIdentity } from './parse.js';
 
 export interface InventoryFilters {
   organization: number[];
@@ -17,6 +17,13 @@ export interface ListOptions {
   signal?: AbortSignal;
 }
 
+/** A row the sweep skips, named so the operator can find it: its identity, and its index on the page. */
+export interface InvalidRow extends RowIdentity {
+  id?: number;
+  reason: string;
+  index: number;
+}
+
 export interface InventoryPage {
   ok: true;
   /** Offset of this page inside its listing (one listing per filter combination). */
@@ -29,7 +36,7 @@ export interface InventoryPage {
   countChanged: boolean;
   /** Valid devices not already yielded by this call. */
   devices: Device[];
-  invalid: { id?: number; reason: string }[];
+  invalid: InvalidRow[];
   /**
    * Valid rows skipped because an earlier page of this call already yielded the same row (the
    * list shifted under us). A row that reuses a yielded id with different data is `invalid`
@@ -114,14 +121,15 @@ function splitRows(rows: unknown[], seen: Seen): Pick<InventoryPage, 'devices' |
   const devices: Device[] = [];
   const invalid: InventoryPage['invalid'] = [];
   let duplicates = 0;
-  for (const row of rows) {
+  for (const [index, row] of rows.entries()) {
     const parsed = parseDevice(row);
     if (!parsed.ok) {
-      invalid.push(parsed.id === undefined ? { reason: parsed.reason } : { id: parsed.id, reason: parsed.reason });
+      invalid.push({ ...(parsed.id === undefined ? {} : { id: parsed.id }), reason: parsed.reason, ...rowIdentity(row), index });
     } else if (seen.get(parsed.device.id) === JSON.stringify(parsed.device)) {
       duplicates++;
     } else if (seen.has(parsed.device.id)) {
-      invalid.push({ id: parsed.device.id, reason: 'duplicate_id: another row with this id and different data was already read; only the first is probed' });
+      const reason = 'duplicate_id: another row with this id and different data was already read; only the first is probed';
+      invalid.push({ id: parsed.device.id, reason, ...rowIdentity(row), index });
     } else {
       seen.set(parsed.device.id, JSON.stringify(parsed.device));
       devices.push(parsed.device);

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { DEFAULTS } from '../config/defaults.js';
 import { redisKeys } from '../redis/keys.js';
+import { ProberError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { DetailFetcher } from './detail-fetcher.js';
 import type { Device } from './device.js';
@@ -129,7 +130,7 @@ export class DetailsCache {
     } catch (err) {
       if (signal.aborted) return undefined;
       this.opts.logger?.debug(
-        { component: 'details', deviceId: device.id, kind: (err as { kind?: string }).kind, err: (err as Error).message },
+        { component: 'details', deviceId: device.id, kind: err instanceof ProberError ? err.kind : undefined, err },
         'device detail unavailable; using the list hostname and the default community',
       );
       return NO_DETAIL;

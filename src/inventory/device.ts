@@ -16,6 +16,9 @@ export interface Device {
   snmpCommunity: string | undefined;
 }
 
+/** A device without its community: what a probe job carries, and all the figures and logs need. */
+export type DeviceWithoutCommunity = Omit<Device, 'snmpCommunity'>;
+
 /** Labels that identify a device in logs and metrics; never contains secrets. */
 export const deviceLabels = (d: Pick<Device, 'id' | 'name' | 'organization' | 'type'>) => ({
   deviceId: d.id,

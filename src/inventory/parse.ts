@@ -74,6 +74,29 @@ export function parseDevice(row: unknown): ParsedRow {
   };
 }
 
+export interface RowIdentity {
+  /** The row's `id` exactly as received, as JSON (a string id keeps its quotes), at most 64 characters; absent when the row had none. */
+  rowId?: string;
+  /** The row's `name` when it has one, control characters and quotes escaped, at most 64 characters. */
+  rowName?: string;
+}
+
+const MAX_IDENTITY_LENGTH = 64;
+const clip = (text: string) => (text.length <= MAX_IDENTITY_LENGTH ? text : `${text.slice(0, MAX_IDENTITY_LENGTH - 1)}…`);
+
+/**
+ * How a log line names a row the sweep skipped, so an operator can find it in the inventory from
+ * the log alone (with the page offset beside it). Only the id and the name: the hostname may be
+ * hostile and the community is a secret, so neither is ever echoed.
+ */
+export function rowIdentity(row: unknown): RowIdentity {
+  if (!isObject(row)) return {};
+  const identity: RowIdentity = {};
+  if ('id' in row && row.id !== undefined) identity.rowId = clip(JSON.stringify(row.id));
+  if (typeof row.name === 'string' && row.name.trim() !== '') identity.rowName = clip(JSON.stringify(row.name).slice(1, -1));
+  return identity;
+}
+
 /** `management_ip` wins when it is a non-empty string; the spec's list rows only carry `hostname`. */
 export function targetSource(row: Record<string, unknown>): unknown {
   const ip = row.management_ip;

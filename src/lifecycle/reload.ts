@@ -1,4 +1,5 @@
 import type { ConfigProblem, ConfigResult } from '../config/schema.js';
+import { isSecret } from '../config/secret.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -8,8 +9,13 @@ export type ReloadOutcome = { ok: true } | { ok: false; problems: ConfigProblem[
 /** Settings bound to long-lived connections and the listening socket: they need a restart. */
 const RESTART_ONLY: { key: string; read: (c: Config) => string }[] = [
   // Compared, never printed.
-  { key: 'redis.url', read: (c) => c.redis.url.reveal() },
-  { key: 'redis.prefix', read: (c) => c.redis.prefix },
+  ...(['url', 'sentinels', 'sentinel_name', 'sentinel_password', 'password', 'tls_ca_file', 'tls_cert_file', 'tls_key_file', 'prefix'] as const).map((name) => ({
+    key: `redis.${name}`,
+    read: (c: Config) => {
+      const value = c.redis[name];
+      return isSecret(value) ? value.reveal() : String(value);
+    },
+  })),
   { key: 'metrics.port', read: (c) => String(c.metrics.port) },
   { key: 'metrics.host', read: (c) => c.metrics.host },
 ];

@@ -51,7 +51,7 @@ export class Shutdown {
       try {
         await step.run();
       } catch (err) {
-        this.logger.warn({ step: step.name, err: (err as Error).message }, 'shutdown step failed');
+        this.logger.warn({ step: step.name, err }, 'shutdown step failed');
       }
     }
     clearTimeout(timer);

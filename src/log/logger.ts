@@ -24,11 +24,25 @@ const REDACT_PATHS = [
   '*.privKey',
 ];
 
+/**
+ * `err` fields print the error's type, kind, code, HTTP status, message and stack, each cause's
+ * message and stack appended (pino's own serializer), and no other property: a library error can
+ * carry what it failed on (an ioredis error keeps the command's arguments, which for the details
+ * cache include a community), and that must not reach a log line.
+ */
+function serializeError(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const { type, message, stack } = pino.stdSerializers.err(err);
+  const { kind, code, status } = err as { kind?: unknown; code?: unknown; status?: unknown };
+  return { type, message, stack, ...(kind !== undefined && { kind }), ...(code !== undefined && { code }), ...(status !== undefined && { status }) };
+}
+
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
   const options = {
     level,
     base: { service: 'inventory-prober' },
     redact: { paths: REDACT_PATHS, censor: '<secret>' },
+    serializers: { err: serializeError },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   };

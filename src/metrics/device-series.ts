@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../redis/keys.js';
-import type { Device } from '../inventory/device.js';
+import type { DeviceWithoutCommunity } from '../inventory/device.js';
 import type { ProbeKind, ProbeResult } from '../probes/types.js';
 import type { DeviceState } from '../status/machine.js';
 
@@ -39,7 +39,7 @@ export class DeviceSeriesStore {
   }
 
   /** One write for all of a probe job's devices. */
-  async record(checked: { device: Device; state: DeviceState; results: Partial<Record<ProbeKind, ProbeResult>> }[]): Promise<void> {
+  async record(checked: { device: DeviceWithoutCommunity; state: DeviceState; results: Partial<Record<ProbeKind, ProbeResult>> }[]): Promise<void> {
     if (checked.length === 0) return;
     const fields: Record<string, string> = {};
     for (const c of checked) fields[String(c.device.id)] = JSON.stringify(seriesOf(c.device, c.state, c.results));
@@ -95,7 +95,7 @@ function downReason(results: Partial<Record<ProbeKind, ProbeResult>>): DownReaso
   return 'unknown';
 }
 
-function seriesOf(device: Device, state: DeviceState, results: Partial<Record<ProbeKind, ProbeResult>>): DeviceSeries {
+function seriesOf(device: DeviceWithoutCommunity, state: DeviceState, results: Partial<Record<ProbeKind, ProbeResult>>): DeviceSeries {
   const series: DeviceSeries = {
     id: device.id,
     n: device.name,

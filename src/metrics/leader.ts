@@ -3,6 +3,12 @@ import { redisKeys } from '../redis/keys.js';
 import { EXTEND_IF_OWNER, RELEASE_IF_OWNER } from '../redis/scripts.js';
 
 /**
+ * A dead leader's key lapses within this; a follower retries every third of it, so another
+ * process exports the series at most 4/3 × 7.5 s = 10 s after the leader died (it was 40 s).
+ */
+export const LEADER_TTL_MS = 7_500;
+
+/**
  * Elects the one process that exports per-device series. Prometheus scrapes every replica; if
  * each exported every device, it would see one series per device per replica. The leader holds
  * a Redis key it renews; if it dies, another process takes over within `ttlMs`.
@@ -15,7 +21,7 @@ export class MetricsLeader {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly owner: string,
-    private readonly ttlMs = 30_000,
+    private readonly ttlMs = LEADER_TTL_MS,
   ) {}
 
   get isLeader(): boolean {

@@ -1,9 +1,8 @@
-import { ProberError } from '../errors.js';
 import type { ProbeKind, ProbeResult } from './types.js';
 
 /**
  * The prober's own faults while probing. None of them is evidence about the device, so a probe
- * that hits one reports `error` (the device keeps its status) with `kind` as the reason.
+ * that hits one reports `error` (the device keeps its status) with the kind as the reason.
  *
  * - `icmp-not-permitted`: the process may not open an ICMP socket (ping_group_range, cap_net_raw).
  * - `ping-missing`: the ping binary is not there or not executable.
@@ -24,32 +23,13 @@ export type ProbeErrorKind =
   | 'bad-credentials'
   | 'aborted';
 
-export class ProbeError extends ProberError {
-  readonly kind: ProbeErrorKind;
-  /** Every one of these is local; retrying the same probe in the same process will not help. */
-  readonly retryable = false;
-  readonly probe: ProbeKind;
-  readonly deviceId: number;
-
-  constructor(
-    kind: ProbeErrorKind,
-    where: { probe: ProbeKind; deviceId: number },
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.kind = kind;
-    this.probe = where.probe;
-    this.deviceId = where.deviceId;
-  }
-
-  /** The probe result this fault becomes: `error`, never counted against the device. */
-  toResult(durationMs: number): ProbeResult {
-    return { kind: this.probe, outcome: 'error', reason: this.kind, detail: this.message, durationMs };
-  }
+/**
+ * The result of a probe that hit one of the prober's own faults: `error` with the fault's kind as
+ * its reason, so the device keeps its status. A result, not an exception: probes never throw.
+ */
+export function probeFault(kind: ProbeErrorKind, where: { probe: ProbeKind }, detail: string, durationMs: number): ProbeResult {
+  return { kind: where.probe, outcome: 'error', reason: kind, detail, durationMs };
 }
-
-export const isProbeError = (err: unknown): err is ProbeError => err instanceof ProbeError;
 
 /** The `code` of a Node system error (`ENOENT`, `EACCES`…), if it has one. */
 export function systemErrorCode(err: unknown): string | undefined {

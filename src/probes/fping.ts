@@ -1,4 +1,4 @@
-import { ProbeError, systemErrorCode } from './errors.js';
+import { probeFault, systemErrorCode } from './errors.js';
 import { fpingArgs, parseFpingOutput, readReplyLine, type FpingReport, type FpingTargetReport, type FpingTiming } from './fping-output.js';
 import { spawnPing, type PingRunner } from './spawn.js';
 import type { Probe, ProbeResult, ProbeTarget } from './types.js';
@@ -91,7 +91,7 @@ export function createFpingProbe(opts: FpingProbeOptions): Probe {
         const report = parseFpingOutput(ran.stderr, addresses);
         finish(batch, (address, where) => classify(report.targets.get(address), report, ran.exitCode, timing.count, where));
       },
-      (err: unknown) => finish(batch, (_address, where) => spawnFailure(err, fpingPath, where).toResult(0)),
+      (err: unknown) => finish(batch, (_address, where) => spawnFailure(err, fpingPath, where, 0)),
     );
   };
 
@@ -129,7 +129,7 @@ export function createFpingProbe(opts: FpingProbeOptions): Probe {
     for (const [address, waiters] of batch.waiters) {
       for (const w of waiters) {
         const where: Where = { probe: 'icmp', deviceId: w.deviceId };
-        const result = killed ? new ProbeError('aborted', where, 'fping killed: probe closed').toResult(0) : resultFor(address, where);
+        const result = killed ? probeFault('aborted', where, 'fping killed: probe closed', 0) : resultFor(address, where);
         w.settle({ ...result, durationMs: Math.round(now() - w.started) });
       }
     }
@@ -150,13 +150,13 @@ export function createFpingProbe(opts: FpingProbeOptions): Probe {
       const started = now();
       const where = { probe: 'icmp' as const, deviceId: target.deviceId };
       if (target.address.startsWith('-')) {
-        return Promise.resolve(new ProbeError('unsafe-target', where, 'address starts with "-" and would reach fping as an option').toResult(0));
+        return Promise.resolve(probeFault('unsafe-target', where, 'address starts with "-" and would reach fping as an option', 0));
       }
-      if (signal.aborted) return Promise.resolve(new ProbeError('aborted', where, 'aborted before fping started').toResult(0));
+      if (signal.aborted) return Promise.resolve(probeFault('aborted', where, 'aborted before fping started', 0));
       const batch: Batch = open ?? (open = { waiters: new Map(), unanswered: 0 });
       return new Promise<ProbeResult>((resolve) => {
         const onAbort = () => {
-          waiter.settle(new ProbeError('aborted', where, 'left the fping batch: time budget spent').toResult(Math.round(now() - started)));
+          waiter.settle(probeFault('aborted', where, 'left the fping batch: time budget spent', Math.round(now() - started)));
           leave(batch, waiter);
         };
         const waiter: Waiter = {
@@ -190,7 +190,7 @@ export function createFpingProbe(opts: FpingProbeOptions): Probe {
         clearTimeout(pending.timer);
         pending.process = new AbortController();
         pending.process.abort();
-        finish(pending, (_address, where) => new ProbeError('aborted', where, 'probe closed').toResult(0));
+        finish(pending, (_address, where) => probeFault('aborted', where, 'probe closed', 0));
       }
       for (const batch of running) batch.process?.abort();
     },
@@ -225,16 +225,16 @@ function classify(report: FpingTargetReport | undefined, run: FpingReport, exitC
     return { kind: 'icmp', outcome: 'down', reason: 'no-reply', detail };
   }
   if (report?.kind === 'unresolvable') return { kind: 'icmp', outcome: 'down', reason: 'unresolvable', detail: 'name does not resolve' };
-  if (report?.kind === 'resolver-failed') return new ProbeError('dns-failure', where, report.message.slice(0, 200)).toResult(0);
+  if (report?.kind === 'resolver-failed') return probeFault('dns-failure', where, report.message.slice(0, 200), 0);
   // No line for this target: fping failed as a whole (no socket, bad argv) or said something we do not know.
   const said = (run.other[0] ?? '').slice(0, 200);
-  if (NOT_PERMITTED.test(said)) return new ProbeError('icmp-not-permitted', where, said).toResult(0);
-  return new ProbeError('ping-failed', where, `fping exited ${exitCode ?? 'by signal'} without a result for the target: ${said || 'no output'}`).toResult(0);
+  if (NOT_PERMITTED.test(said)) return probeFault('icmp-not-permitted', where, said, 0);
+  return probeFault('ping-failed', where, `fping exited ${exitCode ?? 'by signal'} without a result for the target: ${said || 'no output'}`, 0);
 }
 
-function spawnFailure(err: unknown, fpingPath: string, where: Where): ProbeError {
+function spawnFailure(err: unknown, fpingPath: string, where: Where, durationMs: number): ProbeResult {
   const code = systemErrorCode(err);
-  if (code === 'ENOENT') return new ProbeError('ping-missing', where, `fping binary not found (${fpingPath})`, { cause: err });
-  if (code === 'EACCES') return new ProbeError('ping-missing', where, `fping binary not executable (${fpingPath})`, { cause: err });
-  return new ProbeError('ping-failed', where, `could not start fping: ${code ?? 'unknown error'}`, { cause: err });
+  if (code === 'ENOENT') return probeFault('ping-missing', where, `fping binary not found (${fpingPath})`, durationMs);
+  if (code === 'EACCES') return probeFault('ping-missing', where, `fping binary not executable (${fpingPath})`, durationMs);
+  return probeFault('ping-failed', where, `could not start fping: ${code ?? 'unknown error'}`, durationMs);
 }

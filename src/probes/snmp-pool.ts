@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import snmp from 'net-snmp';
+import { abandonRequest, addressNextGet, renumberRequest, requestIdTaken, sendEachRequestToItsTarget, type SnmpRequest } from './net-snmp-adapter.js';
 import { closeSession, perProbeSessions, type SnmpSessionSource } from './snmp.js';
 import { judgeTimeoutsAfterStalls } from './snmp-timeouts.js';
 import type { SnmpCredentials } from './types.js';
@@ -25,27 +26,11 @@ export interface SharedSnmpSessions extends SnmpSessionSource {
 type Community = Extract<SnmpCredentials, { version: '1' | '2c' }>;
 type GetCallback = (error: Error | null, varbinds?: snmp.Varbind[]) => void;
 
-// The slice of net-snmp's Session and Req internals this engine relies on (net-snmp 3.29).
-interface Req {
-  getId(): number;
-  message: { pdu: { id: number }; buffer?: Buffer };
-  /** Ours: the agent this request (and each of its retries) goes to. */
-  target?: string;
-}
-interface SessionInternals {
-  target: string;
-  version: number;
-  community: string;
-  reqs: Record<number, Req | undefined>;
-  send(req: Req, noWait?: boolean): unknown;
-  unregisterRequest(id: number): unknown;
-}
-
 /** One GET through the shared socket; the probe sees it as a session (it only calls `get`). */
 class SharedGet {
   state: 'idle' | 'queued' | 'sent' | 'done' = 'idle';
-  req?: Req;
-  session?: SessionInternals;
+  req?: SnmpRequest;
+  session?: snmp.Session;
   oids: string[] = [];
   callback: GetCallback = () => {};
 
@@ -81,7 +66,7 @@ class SharedGet {
 export function sharedSessions(opts: SharedSessionOptions): SharedSnmpSessions {
   const maxInFlight = opts.maxInFlight ?? 1000;
   const v3 = opts.v3Sessions ?? perProbeSessions(opts);
-  const sessions = new Map<'udp4' | 'udp6', { session: snmp.Session; internals: SessionInternals }>();
+  const sessions = new Map<'udp4' | 'udp6', snmp.Session>();
   const queue: SharedGet[] = [];
   const ids = new Set<number>();
   let inFlight = 0;
@@ -90,27 +75,24 @@ export function sharedSessions(opts: SharedSessionOptions): SharedSnmpSessions {
 
   const sessionFor = (address: string) => {
     const transport = isIPv6(address) ? 'udp6' : 'udp4';
-    let entry = sessions.get(transport);
-    if (!entry) {
-      entry = openSession(transport, opts, (req, internals) => {
-        if (req.target !== undefined) return;
-        req.target = internals.target;
-        claimUniqueId(req, internals, ids);
+    let session = sessions.get(transport);
+    if (!session) {
+      const opened = openSession(transport, opts);
+      sendEachRequestToItsTarget(opened, (req) => {
+        claimUniqueId(req, opened, ids);
         if (sending) sending.req = req;
       });
-      sessions.set(transport, entry);
+      sessions.set(transport, (session = opened));
     }
-    return entry;
+    return session;
   };
 
   const dispatch = (get: SharedGet) => {
-    const { session, internals } = sessionFor(get.address);
+    const session = sessionFor(get.address);
     inFlight++;
     get.state = 'sent';
-    get.session = internals;
-    internals.target = get.address;
-    internals.version = get.credentials.version === '1' ? snmp.Version1 : snmp.Version2c;
-    internals.community = get.credentials.community;
+    get.session = session;
+    addressNextGet(session, get.address, get.credentials.version, get.credentials.community);
     sending = get;
     try {
       session.get(get.oids, (error, varbinds) => done(get, error, varbinds));
@@ -160,8 +142,7 @@ export function sharedSessions(opts: SharedSessionOptions): SharedSnmpSessions {
       if (session.state === 'queued') session.state = 'done'; // skipped when its turn comes
       if (session.state !== 'sent') return;
       // Abandoned (the caller's budget ran out): stop its retries and free the slot now.
-      const req = session.req;
-      if (req && session.session?.reqs[req.getId()] === req) session.session.unregisterRequest(req.getId());
+      if (session.req && session.session) abandonRequest(session.session, session.req);
       settle(session);
     },
     async close() {
@@ -173,7 +154,7 @@ export function sharedSessions(opts: SharedSessionOptions): SharedSnmpSessions {
         get.callback(closedError());
       }
       // Closing a session fails its outstanding requests ("Socket forcibly closed").
-      await Promise.all([...sessions.values()].map(({ session }) => closeSession(session)));
+      await Promise.all([...sessions.values()].map((session) => closeSession(session)));
       sessions.clear();
       await v3.close?.();
     },
@@ -181,7 +162,7 @@ export function sharedSessions(opts: SharedSessionOptions): SharedSnmpSessions {
   };
 }
 
-function openSession(transport: 'udp4' | 'udp6', opts: SharedSessionOptions, onFirstSend: (req: Req, internals: SessionInternals) => void) {
+function openSession(transport: 'udp4' | 'udp6', opts: SharedSessionOptions): snmp.Session {
   const recvBufferSize = opts.recvBufferBytes ?? 4 * 1024 * 1024;
   // Node applies recvBufferSize when the socket binds (on its first send).
   const dgramModule = { createSocket: (type: dgram.SocketType) => dgram.createSocket({ type, recvBufferSize }) };
@@ -196,22 +177,12 @@ function openSession(transport: 'udp4' | 'udp6', opts: SharedSessionOptions, onF
   }));
   // An undecodable datagram is emitted as 'error'; without a listener it would crash the worker.
   session.on('error', () => {});
-  const internals = session as unknown as SessionInternals;
-  const send = internals.send;
-  internals.send = (req, noWait) => {
-    onFirstSend(req, internals);
-    internals.target = req.target as string;
-    return send.call(internals, req, noWait);
-  };
-  return { session, internals };
+  return session;
 }
 
 /** Gives `req` a request id no other outstanding request of this socket has. */
-function claimUniqueId(req: Req, internals: SessionInternals, ids: Set<number>): void {
-  while (ids.has(req.getId()) || internals.reqs[req.getId()] !== undefined) {
-    req.message.pdu.id = 1 + Math.floor(Math.random() * 0x7ffffffe);
-    req.message.buffer = undefined; // net-snmp caches the encoded message
-  }
+function claimUniqueId(req: SnmpRequest, session: snmp.Session, ids: Set<number>): void {
+  while (ids.has(req.getId()) || requestIdTaken(session, req.getId())) renumberRequest(req, 1 + Math.floor(Math.random() * 0x7ffffffe));
   ids.add(req.getId());
 }
 

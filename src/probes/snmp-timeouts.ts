@@ -1,4 +1,5 @@
-import snmp from 'net-snmp';
+import type snmp from 'net-snmp';
+import { armRequestTimer, replaceRequestTimer, type SnmpRequest } from './net-snmp-adapter.js';
 
 /**
  * Late answers are not missing answers.
@@ -24,59 +25,20 @@ export interface TimeoutOptions {
 
 export const STALL_TOLERANCE_MS = 25;
 
-// The slice of net-snmp's Session and Req internals this relies on (net-snmp 3.29:
-// Session.prototype.registerRequest, which this replaces per session, keeps the same bookkeeping).
-interface TimedReq {
-  getId(): number;
-  timer?: ReturnType<typeof setTimeout>;
-  timeout: number;
-  backoff?: number;
-  retries: number;
-  responseCb(error: Error | null): void;
-}
-interface SessionInternals {
-  reqs: Record<number, TimedReq | undefined>;
-  reqCount: number;
-  dgram: { ref(): void; unref(): void };
-  send(req: TimedReq): unknown;
-  unregisterRequest(id: number): unknown;
-  registerRequest(req: TimedReq): void;
-}
-
-const RequestTimedOutError = (snmp as unknown as { RequestTimedOutError: new (message: string) => Error }).RequestTimedOutError;
-
 /** Makes `session` judge its request timeouts as above; returns the same session. */
 export function judgeTimeoutsAfterStalls<S extends snmp.Session>(session: S, opts: TimeoutOptions = {}): S {
   const now = opts.now ?? (() => performance.now());
   const tolerance = opts.stallToleranceMs ?? STALL_TOLERANCE_MS;
-  const internals = session as unknown as SessionInternals;
-  internals.registerRequest = function registerRequest(this: SessionInternals, req: TimedReq) {
-    if (!this.reqs[req.getId()]) {
-      this.reqs[req.getId()] = req;
-      if (this.reqCount <= 0) this.dgram.ref();
-      this.reqCount++;
-    }
-    const expire = () => {
-      if (this.reqs[req.getId()] !== req) return; // answered, or abandoned, while the verdict waited
-      if (req.retries-- > 0) {
-        this.send(req);
-        return;
-      }
-      this.unregisterRequest(req.getId());
-      req.responseCb(new RequestTimedOutError('Request timed out'));
-    };
-    waitOut(req, req.timeout, expire, now, tolerance);
-    if (req.backoff && req.backoff >= 1) req.timeout *= req.backoff;
-  };
+  replaceRequestTimer(session, (req, delayMs, expire) => waitOut(req, delayMs, expire, now, tolerance));
   return session;
 }
 
-/** Arms the request's timer (kept on `req.timer`, so net-snmp's unregisterRequest clears it). */
-function waitOut(req: TimedReq, delayMs: number, expire: () => void, now: () => number, tolerance: number): void {
+/** Arms the request's timer, re-armed as long as the loop keeps stalling. */
+function waitOut(req: SnmpRequest, delayMs: number, expire: () => void, now: () => number, tolerance: number): void {
   const due = now() + delayMs;
-  req.timer = setTimeout(() => {
+  armRequestTimer(req, delayMs, () => {
     const late = now() - due;
     if (late > tolerance) waitOut(req, late, expire, now, tolerance);
     else setImmediate(expire);
-  }, delayMs);
+  });
 }

@@ -1,6 +1,7 @@
 import { isIPv6 } from 'node:net';
 import snmp from 'net-snmp';
-import { ProbeError, systemErrorCode } from './errors.js';
+import { probeFault, systemErrorCode, type ProbeErrorKind } from './errors.js';
+import { assertNetSnmpInternals, onUsmReport, RequestInvalidError, RequestTimedOutError } from './net-snmp-adapter.js';
 import { judgeTimeoutsAfterStalls } from './snmp-timeouts.js';
 import type { Probe, ProbeResult, ProbeTarget, SnmpCredentials } from './types.js';
 
@@ -37,12 +38,6 @@ export class UsmReportError extends Error {
 /** Credentials net-snmp cannot speak; names protocols only, never keys. */
 class UnsupportedCredentialsError extends Error {}
 
-// Value exports that @types/net-snmp declares only as interfaces.
-const lib = snmp as unknown as {
-  RequestTimedOutError: new (message: string) => Error;
-  RequestInvalidError: new (message: string) => Error;
-};
-
 export function perProbeSessions(opts: Pick<SnmpProbeOptions, 'port' | 'timeoutMs' | 'retries'>): SnmpSessionSource {
   return {
     open(address, credentials) {
@@ -53,8 +48,7 @@ export function perProbeSessions(opts: Pick<SnmpProbeOptions, 'port' | 'timeoutM
           ? snmp.createV3Session(address, v3User(credentials), { ...common, version: snmp.Version3 })
           : snmp.createSession(address, credentials.community, { ...common, version: credentials.version === '1' ? snmp.Version1 : snmp.Version2c });
       // The library only exposes report PDUs as text; hook its one report handler so the OID survives.
-      const hookable = session as unknown as { userSecurityModelError(req: { responseCb(err: Error): void }, oid: string): void };
-      hookable.userSecurityModelError = (req, oid) => req.responseCb(new UsmReportError(oid));
+      onUsmReport(session, (oid) => new UsmReportError(oid));
       // An undecodable datagram is emitted as 'error'; without a listener it would crash the worker.
       session.on('error', () => {});
       return judgeTimeoutsAfterStalls(session);
@@ -73,6 +67,8 @@ function v3User(c: Extract<SnmpCredentials, { version: '3' }>): snmp.User {
 }
 
 export function createSnmpProbe(opts: SnmpProbeOptions): Probe {
+  // Start-up: a net-snmp whose internals moved fails here, by name, not in the first sweep.
+  assertNetSnmpInternals();
   const sessions = opts.sessions ?? perProbeSessions(opts);
   const now = opts.now ?? (() => performance.now());
   return {
@@ -81,14 +77,14 @@ export function createSnmpProbe(opts: SnmpProbeOptions): Probe {
       const started = now();
       const elapsed = () => Math.round(now() - started);
       const where = { probe: 'snmp' as const, deviceId: target.deviceId };
-      if (!target.snmp) return new ProbeError('bad-credentials', where, 'device has no SNMP credentials').toResult(elapsed());
-      if (signal.aborted) return new ProbeError('aborted', where, 'aborted before the SNMP GET').toResult(elapsed());
+      if (!target.snmp) return probeFault('bad-credentials', where, 'device has no SNMP credentials', elapsed());
+      if (signal.aborted) return probeFault('aborted', where, 'aborted before the SNMP GET', elapsed());
       let session: snmp.Session;
       try {
         session = sessions.open(target.address, target.snmp);
       } catch (err) {
         const kind = err instanceof UnsupportedCredentialsError ? 'bad-credentials' : 'socket';
-        return new ProbeError(kind, where, kind === 'socket' ? 'could not open an SNMP session' : (err as Error).message, { cause: err }).toResult(elapsed());
+        return probeFault(kind, where, kind === 'socket' ? 'could not open an SNMP session' : (err as Error).message, elapsed());
       }
       try {
         const answer = await getUptime(session, signal);
@@ -148,10 +144,10 @@ type Outcome = Omit<ProbeResult, 'durationMs'>;
  * - local socket, resolver or crypto failures: `error`, the prober's own fault.
  */
 export function snmpOutcome(answer: GetAnswer, where: { probe: 'snmp'; deviceId: number }, opts: Pick<SnmpProbeOptions, 'timeoutMs' | 'retries'>): Outcome {
-  if (answer.aborted) return fault(new ProbeError('aborted', where, 'SNMP GET abandoned: time budget spent'));
+  if (answer.aborted) return fault('aborted', where, 'SNMP GET abandoned: time budget spent');
   const { error, varbinds } = answer;
   if (!error) return fromVarbind(varbinds[0]);
-  if (error instanceof lib.RequestTimedOutError) {
+  if (error instanceof RequestTimedOutError) {
     return down('timeout', `no answer after ${opts.retries + 1} × ${opts.timeoutMs} ms`);
   }
   if (error instanceof snmp.RequestFailedError) {
@@ -163,7 +159,7 @@ export function snmpOutcome(answer: GetAnswer, where: { probe: 'snmp'; deviceId:
     const [reason, detail] = INVALID_RESPONSE[error.code] ?? ['invalid-response', `unreadable answer (code ${error.code})`];
     return down(reason, detail);
   }
-  if (error instanceof lib.RequestInvalidError) return fault(new ProbeError('bad-credentials', where, 'net-snmp could not build the request'));
+  if (error instanceof RequestInvalidError) return fault('bad-credentials', where, 'net-snmp could not build the request');
   return fromSystemError(error, where);
 }
 
@@ -183,16 +179,16 @@ function fromSystemError(error: unknown, where: { probe: 'snmp'; deviceId: numbe
   const code = systemErrorCode(error);
   if (code === 'ENOTFOUND') return down('unresolvable', 'name does not resolve');
   if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH') return down('unreachable', code);
-  if (code === 'EAI_AGAIN') return fault(new ProbeError('dns-failure', where, 'resolver failed (EAI_AGAIN)', { cause: error }));
+  if (code === 'EAI_AGAIN') return fault('dns-failure', where, 'resolver failed (EAI_AGAIN)');
   if (code?.startsWith('ERR_OSSL')) {
-    return fault(new ProbeError('bad-credentials', where, `this Node's OpenSSL refuses the privacy cipher (${code}); DES needs --openssl-legacy-provider`, { cause: error }));
+    return fault('bad-credentials', where, `this Node's OpenSSL refuses the privacy cipher (${code}); DES needs --openssl-legacy-provider`);
   }
-  return fault(new ProbeError('socket', where, `local socket failure: ${code ?? 'unknown'}`, { cause: error }));
+  return fault('socket', where, `local socket failure: ${code ?? 'unknown'}`);
 }
 
 const down = (reason: string, detail: string): Outcome => ({ kind: 'snmp', outcome: 'down', reason, detail });
-const fault = (err: ProbeError): Outcome => {
-  const { durationMs: _unused, ...rest } = err.toResult(0);
+const fault = (kind: ProbeErrorKind, where: { probe: 'snmp' }, detail: string): Outcome => {
+  const { durationMs: _unused, ...rest } = probeFault(kind, where, detail, 0);
   return rest;
 };
 const kebab = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();

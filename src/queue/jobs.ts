@@ -1,4 +1,4 @@
-import type { Device } from '../inventory/device.js';
+import type { Device, DeviceWithoutCommunity } from '../inventory/device.js';
 
 export const PROBE_QUEUE = 'probe';
 export const REPORT_QUEUE = 'report';
@@ -10,9 +10,18 @@ export interface DeviceToCheck {
   observedAtMs: number;
 }
 
-/** One probe job: the devices of one phase slot (up to `worker.batch_size`), read by one sweep. */
+/** A device to check as a probe job carries it: without its community (see inventory/communities.ts). */
+export interface QueuedCheck {
+  device: DeviceWithoutCommunity;
+  observedAtMs: number;
+}
+
+/**
+ * One probe job: the devices of one phase slot (up to `worker.batch_size`), read by one sweep.
+ * Anything that can read the queue can read a job's data, so it holds no secret.
+ */
 export interface ProbeJobData {
-  devices: DeviceToCheck[];
+  devices: QueuedCheck[];
   /** Identifies the sweep (cycle start, ms since epoch) for logs and the pending-probe claims. */
   cycle: number;
 }

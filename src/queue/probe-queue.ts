@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { DeviceToCheck, ProbeJobData } from './jobs.js';
+import type { Device } from '../inventory/device.js';
+import type { DeviceToCheck, ProbeJobData, QueuedCheck } from './jobs.js';
 import type { PendingProbes } from './pending-probes.js';
 
 export interface EnqueueResult {
@@ -21,12 +22,15 @@ export interface ProbeBatchTarget {
   staleClaimMs: number;
   /** How long the queue holds the job: until its slot's second of the cycle (the scheduler's phase). */
   delayMs: number;
+  /** Where the queued devices' communities are kept for the worker (inventory/communities.ts). */
+  communities: { remember(devices: Pick<Device, 'id' | 'snmpCommunity'>[]): Promise<void> };
 }
 
 /**
  * Queues one probe job for the devices of one phase slot, held until the slot's second of the
  * cycle. Devices still pending from an earlier sweep are left out; a failed add gives the
- * claims back, so the next sweep queues those devices again.
+ * claims back, so the next sweep queues those devices again. The job carries no community: it
+ * is recorded beside the queue first, and the worker looks it up by device id.
  */
 export async function enqueueProbeBatch(target: ProbeBatchTarget, devices: DeviceToCheck[]): Promise<EnqueueResult> {
   if (devices.length === 0) return NOTHING_ENQUEUED;
@@ -35,7 +39,8 @@ export async function enqueueProbeBatch(target: ProbeBatchTarget, devices: Devic
   const mine = devices.filter((d) => claimed.has(d.device.id));
   if (mine.length > 0) {
     try {
-      await queue.add('probe', { devices: mine, cycle }, {
+      await target.communities.remember(mine.map((d) => d.device));
+      await queue.add('probe', { devices: mine.map(withoutCommunity), cycle }, {
         // Unique per call, so a retried add never collides with a job still in the queue.
         jobId: `${cycle}-${slot}-${randomUUID().slice(0, 8)}`,
         delay: target.delayMs,
@@ -49,4 +54,9 @@ export async function enqueueProbeBatch(target: ProbeBatchTarget, devices: Devic
     }
   }
   return { added: mine.length, alreadyPending: devices.length - mine.length };
+}
+
+function withoutCommunity({ device, observedAtMs }: DeviceToCheck): QueuedCheck {
+  const { snmpCommunity: _secret, ...rest } = device;
+  return { device: rest, observedAtMs };
 }

@@ -5,7 +5,8 @@
  *
  * BullMQ builds its own keys under `<prefix>:<queue>:` (queue names in queue/jobs.ts): job
  * hashes, waiting/delayed/active sets, deduplication ids. Their job data holds device ids,
- * names and targets, never a community or a v3 key.
+ * names and targets, never a community or a v3 key (queue/probe-queue.ts strips the community;
+ * the worker reads it from deviceCommunities).
  */
 export const redisKeys = {
   /** owner status/store.ts · hash (hysteresis state, last observed/written status) · TTL 7 d after the last check · no secret */
@@ -13,6 +14,9 @@ export const redisKeys = {
 
   /** owner inventory/details.ts · hash (updated_at, management_ip, snmp_community) · TTL 7 d · SECRET: the SNMP community in clear */
   deviceDetail: (prefix: string, deviceId: number) => `${prefix}:detail:${deviceId}`,
+
+  /** owner inventory/communities.ts · hash device id → the device's own SNMP community (probe jobs carry none) · no TTL, fields dropped when the device leaves or loses it · SECRET: communities in clear */
+  deviceCommunities: (prefix: string) => `${prefix}:communities`,
 
   /** owner metrics/device-series.ts · hash, one JSON field per device (name, org, status, figures) · no TTL, fields dropped when the device leaves the inventory · no secret */
   deviceSeries: (prefix: string) => `${prefix}:series`,
@@ -26,13 +30,13 @@ export const redisKeys = {
   /** owner queue/pending-probes.ts · hash device id → cycle of its queued probe · no TTL, claims released by the worker · no secret */
   pendingProbes: (prefix: string) => `${prefix}:probe:pending`,
 
-  /** owner metrics/leader.ts · string (owner id of the replica exporting per-device series) · TTL 30 s, renewed · no secret */
+  /** owner metrics/leader.ts · string (owner id of the replica exporting per-device series) · TTL 7.5 s (LEADER_TTL_MS), renewed every 2.5 s · no secret */
   metricsLeader: (prefix: string) => `${prefix}:metrics:leader`,
 
   /** owner scheduler/cycle-lock.ts · string (owner id, or "skipped") deciding who sweeps a cycle · TTL max(3 × interval, 60 s) · no secret */
   sweepCycle: (prefix: string, cycle: number) => `${prefix}:sweep:cycle:${cycle}`,
 
-  /** owner scheduler/cycle-lock.ts · string (owner id) while a sweep runs · TTL max(interval, 30 s), extended · no secret */
+  /** owner scheduler/cycle-lock.ts · string (owner id) while a sweep runs · TTL 8 s (RUNNING_TTL_MS), renewed every 2.5 s · no secret */
   sweepRunning: (prefix: string) => `${prefix}:sweep:running`,
 
   /** owner scheduler/cycle-sweep.ts · string (ms since epoch of the last complete sweep; read by /readyz and /metrics) · no TTL · no secret */

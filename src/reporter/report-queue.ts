@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Config } from '../config/types.js';
-import type { Device } from '../inventory/device.js';
+import type { DeviceWithoutCommunity } from '../inventory/device.js';
+import { InventoryHttpError } from '../inventory/errors.js';
 import { reportDedupId, type ReportJobData } from '../queue/jobs.js';
 
 /**
@@ -9,7 +10,7 @@ import { reportDedupId, type ReportJobData } from '../queue/jobs.js';
  * second waiting job. `keepLastIfActive`: a flip that lands while the write is in flight queues
  * one follow-up job instead of being dropped until the next sweep.
  */
-export async function enqueueReport(queue: Queue<ReportJobData>, device: Device, config: Config): Promise<void> {
+export async function enqueueReport(queue: Queue<ReportJobData>, device: DeviceWithoutCommunity, config: Config): Promise<void> {
   await queue.add(
     'report',
     { deviceId: device.id, device: device.name, organization: device.organization?.name ?? '' },
@@ -28,6 +29,6 @@ export function reportBackoffMs(config: Config, attemptsMade: number, err?: Erro
   const { backoff_ms: base, max_backoff_ms: cap } = config.reporter;
   const exp = Math.min(cap, base * 2 ** Math.max(0, attemptsMade - 1));
   const jittered = Math.round(exp / 2 + random() * (exp / 2));
-  const retryAfterMs = (err as { retryAfterMs?: number } | undefined)?.retryAfterMs ?? 0;
+  const retryAfterMs = err instanceof InventoryHttpError ? (err.retryAfterMs ?? 0) : 0;
   return Math.max(jittered, Math.min(retryAfterMs, cap));
 }

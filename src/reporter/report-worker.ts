@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/types.js';
-import { InventoryHttpError } from '../inventory/errors.js';
+import { InventoryHttpError, type InventoryHttpErrorKind } from '../inventory/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { REPORT_QUEUE, type ReportJobData } from '../queue/jobs.js';
@@ -49,7 +49,7 @@ async function patchOrClassify(deps: ReportWorkerDeps, job: Job<ReportJobData>, 
   } catch (err) {
     const reason = failureReason(err);
     deps.metrics.patchFailuresTotal.inc({ reason });
-    const fields = { component: 'reporter', ...job.data, reason, attempt: job.attemptsMade + 1, err: (err as Error).message };
+    const fields = { component: 'reporter', ...job.data, reason, attempt: job.attemptsMade + 1, err };
     if (reason === 'not_found') {
       await deps.store.forget(deviceId);
       deps.metrics.patchesTotal.inc({ result: 'gone' });
@@ -71,14 +71,22 @@ export function patchLimiter(perSecond: number): { max: number; duration: number
   return perSecond >= 1 ? { max: Math.floor(perSecond), duration: 1_000 } : { max: 1, duration: Math.round(1_000 / perSecond) };
 }
 
-function failureReason(err: unknown): string {
-  if (!(err instanceof InventoryHttpError)) return 'network';
-  if (err.status === 404) return 'not_found';
-  if (err.status === 401 || err.status === 403) return 'unauthorized';
-  if (err.status === 429) return 'http_429';
-  if (err.status >= 500) return 'http_5xx';
-  return 'rejected';
-}
+type PatchFailureReason = 'network' | 'not_found' | 'unauthorized' | 'http_429' | 'http_5xx' | 'rejected';
+
+/** The `reason` label of a failed PATCH, from the inventory error's kind. */
+const PATCH_FAILURE_REASON: Record<InventoryHttpErrorKind, PatchFailureReason> = {
+  not_found: 'not_found',
+  unauthorized: 'unauthorized',
+  forbidden: 'unauthorized',
+  rate_limited: 'http_429',
+  server_error: 'http_5xx',
+  bad_request: 'rejected',
+  redirect: 'rejected',
+  rejected: 'rejected',
+};
+
+/** Anything but an HTTP answer (timeout, reset, refused connection) is a network failure, retried. */
+const failureReason = (err: unknown): PatchFailureReason => (err instanceof InventoryHttpError ? PATCH_FAILURE_REASON[err.kind] : 'network');
 
 export function startReportWorker(deps: ReportWorkerDeps, connection: Redis, prefix: string): Worker<ReportJobData> {
   const worker = new Worker<ReportJobData, string>(REPORT_QUEUE, createReportProcessor(deps), {
@@ -91,8 +99,8 @@ export function startReportWorker(deps: ReportWorkerDeps, connection: Redis, pre
   });
   worker.on('failed', (job, err) => {
     if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
-    deps.logger.error({ component: 'reporter', ...job.data, err: err.message }, 'status PATCH gave up after all attempts; the next sweep will retry');
+    deps.logger.error({ component: 'reporter', ...job.data, err }, 'status PATCH gave up after all attempts; the next sweep will retry');
   });
-  worker.on('error', (err) => deps.logger.warn({ component: 'reporter', err: err.message }, 'report worker error'));
+  worker.on('error', (err) => deps.logger.warn({ component: 'reporter', err }, 'report worker error'));
   return worker;
 }

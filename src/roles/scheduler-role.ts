@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { InventoryClient } from '../inventory/client.js';
+import { DeviceCommunities } from '../inventory/communities.js';
 import { DetailsCache } from '../inventory/details.js';
 import { createInventoryHttp, inventoryHttpSettings } from '../inventory/http.js';
 import type { ProbeJobData } from '../queue/jobs.js';
@@ -16,7 +17,7 @@ export function startSchedulerRole(ctx: RoleContext, probeQueue: Queue<ProbeJobD
   const http = createInventoryHttp({ ...inventoryHttpSettings(config.inventory), metrics, logger: log });
   const inventory = new InventoryClient(http);
   const details = new DetailsCache({ redis, prefix: config.redis.prefix, inventory, concurrency: config.inventory.detail_concurrency, logger: log });
-  const sweep = createCycleSweep({ config, redis, inventory, details, probeQueue, pending: new PendingProbes(redis, config.redis.prefix), series: ctx.series, store: ctx.store, metrics, logger: log, now });
+  const sweep = createCycleSweep({ config, redis, inventory, details, probeQueue, pending: new PendingProbes(redis, config.redis.prefix), communities: new DeviceCommunities(redis, config.redis.prefix), series: ctx.series, store: ctx.store, metrics, logger: log, now });
   const lock = new CycleLock(redis, config.redis.prefix, ctx.owner);
   const scheduler = new Scheduler({ lock, now, metrics, logger: log, sweep }, { intervalSeconds: config.schedule.interval_seconds, cron: config.schedule.cron });
   scheduler.start();

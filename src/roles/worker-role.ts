@@ -1,6 +1,7 @@
 import type { Queue, Worker } from 'bullmq';
 import type { Config } from '../config/types.js';
 import { InventoryClient } from '../inventory/client.js';
+import { DeviceCommunities } from '../inventory/communities.js';
 import { createInventoryHttp } from '../inventory/http.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -26,7 +27,7 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
   const inventory = new InventoryClient(http);
   const flips = new FlipLog(redis, config.redis.prefix);
   const workers: Worker[] = [
-    startProbeWorker({ config, probes, store, pending: new PendingProbes(redis, config.redis.prefix), series, flips, guard, reportQueue, metrics, logger, now }, redis, config.redis.prefix),
+    startProbeWorker({ config, probes, store, pending: new PendingProbes(redis, config.redis.prefix), communities: new DeviceCommunities(redis, config.redis.prefix), series, flips, guard, reportQueue, metrics, logger, now }, redis, config.redis.prefix),
     startReportWorker({ config, inventory, store, metrics, logger, now }, redis, config.redis.prefix),
   ];
   return {

@@ -19,7 +19,7 @@ export class CycleLock {
 
   async claim(cycle: number, intervalMs: number): Promise<ClaimResult> {
     const keys = [this.runningKey(), this.cycleKey(cycle)];
-    return (await this.redis.eval(CLAIM_CYCLE, 2, ...keys, this.owner, String(this.runningTtl(intervalMs)), String(cycleTtl(intervalMs)))) as ClaimResult;
+    return (await this.redis.eval(CLAIM_CYCLE, 2, ...keys, this.owner, String(RUNNING_TTL_MS), String(cycleTtl(intervalMs)))) as ClaimResult;
   }
 
   /** Marks the cycle skipped unless another replica already claimed it; true when it is skipped. */
@@ -31,9 +31,13 @@ export class CycleLock {
     return redisKeys.sweepCycle(this.prefix, cycle);
   }
 
-  /** Keeps the in-progress mark alive while a long sweep is still paging. */
-  async extend(intervalMs: number): Promise<boolean> {
-    const ok = await this.redis.eval(EXTEND_IF_OWNER, 1, this.runningKey(), this.owner, String(this.runningTtl(intervalMs)));
+  /**
+   * Keeps the in-progress mark alive while the sweep pages, every RUNNING_RENEW_MS. If the
+   * sweeping replica dies the mark lapses within RUNNING_TTL_MS, whatever the cycle's length (it
+   * used to live a whole cycle, at least 30 s, and could cost the next cycles).
+   */
+  async extend(): Promise<boolean> {
+    const ok = await this.redis.eval(EXTEND_IF_OWNER, 1, this.runningKey(), this.owner, String(RUNNING_TTL_MS));
     return ok === 1;
   }
 
@@ -44,11 +48,11 @@ export class CycleLock {
   private runningKey(): string {
     return redisKeys.sweepRunning(this.prefix);
   }
-
-  /** If the sweeping replica dies, its mark lapses within one cycle (at least 30 s). */
-  private runningTtl(intervalMs: number): number {
-    return Math.max(intervalMs, 30_000);
-  }
 }
+
+/** Another replica can sweep at most this long after the sweeper died, plus its next tick (≤ 1 s): ≤ 10 s with the sweep. */
+export const RUNNING_TTL_MS = 8_000;
+/** Three renewals per TTL: one lost to a slow Redis round trip does not drop the mark. */
+export const RUNNING_RENEW_MS = 2_500;
 
 const cycleTtl = (intervalMs: number) => Math.max(intervalMs * 3, 60_000);

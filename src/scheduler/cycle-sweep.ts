@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/types.js';
 import type { InventoryClient } from '../inventory/client.js';
+import type { DeviceCommunities } from '../inventory/communities.js';
 import type { DetailsCache } from '../inventory/details.js';
 import type { Device } from '../inventory/device.js';
 import type { Logger } from '../log/logger.js';
@@ -24,6 +25,7 @@ export interface CycleSweepDeps {
   details: DetailsCache;
   probeQueue: Queue<ProbeJobData>;
   pending: PendingProbes;
+  communities: DeviceCommunities;
   series: DeviceSeriesStore;
   store: StatusStore;
   metrics: Metrics;
@@ -60,7 +62,7 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
     const batcher = new ProbeBatcher(
       { cycleStartMs: cycle, intervalMs, spread: config.schedule.spread, batchSize: config.worker.batch_size },
       (slot, devices, nowMs) =>
-        enqueueProbeBatch({ queue: deps.probeQueue, pending: deps.pending, cycle, slot, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs, delayMs: slotDelayMs(slot, cycle, nowMs) }, devices),
+        enqueueProbeBatch({ queue: deps.probeQueue, pending: deps.pending, cycle, slot, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs, delayMs: slotDelayMs(slot, cycle, nowMs), communities: deps.communities }, devices),
     );
     const requestsBefore = inventory.requestsStarted();
     const sweepDeps = {
@@ -105,6 +107,7 @@ async function retire(deps: CycleSweepDeps, removed: string[]): Promise<void> {
   if (removed.length === 0) return;
   await deps.series.remove(removed);
   await deps.pending.forget(removed);
+  await deps.communities.forget(removed);
   await Promise.all(removed.map((id) => deps.store.forget(Number(id))));
   deps.logger.info({ devices: removed.length, sample: removed.slice(0, 10) }, 'devices no longer in the inventory: series and state dropped');
 }

@@ -1,7 +1,8 @@
 import { Cron } from 'croner';
+import { ProberError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { CycleLock } from './cycle-lock.js';
+import { RUNNING_RENEW_MS, type CycleLock } from './cycle-lock.js';
 import { SweepIncompleteError, type SweepSummary } from './sweep.js';
 
 export interface Cadence {
@@ -59,7 +60,7 @@ export class Scheduler {
     try {
       claim = await this.deps.lock.claim(cycle, intervalMs);
     } catch (err) {
-      this.deps.logger.warn({ cycle, err: (err as Error).message }, 'could not claim sweep (redis unreachable?)');
+      this.deps.logger.warn({ cycle, err }, 'could not claim sweep (redis unreachable?)');
       return;
     } finally {
       this.claiming = false;
@@ -76,7 +77,7 @@ export class Scheduler {
 
   private async runSweep(cycle: number, intervalMs: number): Promise<void> {
     const { metrics, logger } = this.deps;
-    const keepAlive = setInterval(() => void this.deps.lock.extend(intervalMs).catch(() => {}), Math.max(1_000, intervalMs / 3));
+    const keepAlive = setInterval(() => void this.deps.lock.extend().catch(() => {}), RUNNING_RENEW_MS);
     const endTimer = metrics.sweepDurationSeconds.startTimer();
     const startedMs = this.deps.now();
     // The share of its cycle a sweep took: near 1, the next cycle is skipped (InventoryProberSweepOverrun).
@@ -98,11 +99,10 @@ export class Scheduler {
         return;
       }
       metrics.sweepsTotal.inc({ result: 'failed' });
-      const e = err as Error & { kind?: string };
       // Pages that failed alone: the rest was read and probed, and its figures are worth keeping.
       const summary = err instanceof SweepIncompleteError ? err.summary : undefined;
       if (summary) this.recordFigures(summary);
-      logger.error({ cycle, kind: e.kind, err: e.message, ...summary }, 'sweep failed; no device changed because of it');
+      logger.error({ ...summary, cycle, kind: err instanceof ProberError ? err.kind : undefined, err }, 'sweep failed; no device changed because of it');
     } finally {
       clearInterval(keepAlive);
       await this.deps.lock.release().catch(() => {});

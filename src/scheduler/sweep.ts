@@ -104,7 +104,7 @@ export async function runSweep(deps: SweepDeps, cycle: number, signal: AbortSign
       if (!page.ok) {
         summary.failedPages++;
         firstFailure ??= page.error;
-        deps.logger.warn({ cycle, offset: page.offset, filter: page.filter, kind: page.error.kind, err: page.error.message }, 'inventory page failed; the other pages go on and no device is retired this cycle');
+        deps.logger.warn({ cycle, offset: page.offset, filter: page.filter, kind: page.error.kind, err: page.error }, 'inventory page failed; the other pages go on and no device is retired this cycle');
         continue;
       }
       await inProgress.add(readPage(deps, cycle, page, summary, arrivals).then(dispatchArrived));
@@ -161,9 +161,11 @@ async function readPage(deps: SweepDeps, cycle: number, page: SweepPage, summary
 function reportInvalid(deps: SweepDeps, page: SweepPage): void {
   for (const row of page.invalid) {
     deps.metrics.invalidDevicesTotal.inc({ reason: row.reason.split(':')[0] ?? 'invalid' });
-    const fresh = deps.warned.add(`${row.id ?? '?'}|${row.reason}`);
+    // Keyed by the id as received (or the row's place, without one): each bad row warns once.
+    const fresh = deps.warned.add(`${row.rowId ?? `@${page.offset + row.index}`}|${row.reason}`);
     const level = fresh ? 'warn' : 'debug';
-    deps.logger[level]({ deviceId: row.id, reason: row.reason, offset: page.offset }, 'device skipped: invalid inventory record');
+    const { id, rowId, rowName, index, reason } = row;
+    deps.logger[level]({ deviceId: id, rowId, rowName, offset: page.offset, index, reason }, 'device skipped: invalid inventory record');
   }
 }
 

@@ -3,10 +3,11 @@ import { hostname } from 'node:os';
 import { Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/types.js';
-import { deviceLabels, type Device } from '../inventory/device.js';
+import type { DeviceCommunities } from '../inventory/communities.js';
+import { deviceLabels, type Device, type DeviceWithoutCommunity } from '../inventory/device.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { PROBE_QUEUE, type ProbeJobData, type ReportJobData } from '../queue/jobs.js';
+import { PROBE_QUEUE, type ProbeJobData, type QueuedCheck, type ReportJobData } from '../queue/jobs.js';
 import type { PendingProbes } from '../queue/pending-probes.js';
 import { enqueueReport } from '../reporter/report-queue.js';
 import type { FlipLog } from '../status/flip-log.js';
@@ -22,6 +23,8 @@ export interface ProbeWorkerDeps {
   probes: ProbeSet;
   store: StatusStore;
   pending: PendingProbes;
+  /** Where the sweep kept the devices' own communities (probe jobs carry none). */
+  communities: Pick<DeviceCommunities, 'lookup'>;
   series: DeviceSeriesStore;
   flips: FlipLog;
   guard: MassOutageGuard;
@@ -49,12 +52,20 @@ export function createProbeProcessor(deps: ProbeWorkerDeps): (job: Job<ProbeJobD
         setMaxListeners(0, signal);
         return signal;
       };
-      const checked = await slots.runAll(devices, ({ device }, signal) => checkDevice(device, deps.probes, deps.config, deps.now, signal), budget);
+      const withCommunities = await restoreCommunities(deps, devices);
+      const checked = await slots.runAll(withCommunities, (device, signal) => checkDevice(device, deps.probes, deps.config, deps.now, signal), budget);
       return await recordChecks(deps, log, job.data, checked);
     } finally {
       await deps.pending.release(cycle, devices.map((d) => d.device.id)).catch(() => {});
     }
   };
+}
+
+/** Each device with its own community put back from where the sweep kept it; only v1/v2c SNMP reads one. */
+async function restoreCommunities(deps: ProbeWorkerDeps, devices: QueuedCheck[]): Promise<Device[]> {
+  const snmp = deps.config.probes.snmp;
+  const own = snmp.enabled && snmp.version !== '3' ? await deps.communities.lookup(devices.map((d) => d.device.id)) : new Map<number, string>();
+  return devices.map(({ device }) => ({ ...device, snmpCommunity: own.get(device.id) }));
 }
 
 /** Runs a job's checks through the status store, then announces, exports and reports each device. */
@@ -73,7 +84,7 @@ async function recordChecks(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobDat
     const result = checked[i] as DeviceCheck;
     const settled = applied[i] as PromiseSettledResult<Applied>;
     if (settled.status === 'rejected') {
-      log.error({ ...deviceLabels(device), cycle: job.cycle, err: (settled.reason as Error).message }, 'check not recorded: device state could not be updated');
+      log.error({ ...deviceLabels(device), cycle: job.cycle, err: settled.reason }, 'check not recorded: device state could not be updated');
       continue;
     }
     const transition = settled.value;
@@ -87,7 +98,7 @@ async function recordChecks(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobDat
 }
 
 /** Logs and counts what the check changed: a held flip, a reboot, a flip (one info line each). */
-async function announce(deps: ProbeWorkerDeps, log: Logger, device: Device, cycle: number, t: Transition, result: DeviceCheck): Promise<void> {
+async function announce(deps: ProbeWorkerDeps, log: Logger, device: DeviceWithoutCommunity, cycle: number, t: Transition, result: DeviceCheck): Promise<void> {
   const labels = deviceLabels(device);
   const reason = result.check.reason;
   if (t.held) {
@@ -155,8 +166,8 @@ export function startProbeWorker(deps: ProbeWorkerDeps, connection: Redis, prefi
     deps.logger.warn({ component: 'worker', jobId }, 'probe job stalled (its worker died or hung); re-queued for another worker');
   });
   worker.on('failed', (job, err) => {
-    deps.logger.error({ component: 'worker', jobId: job?.id, devices: job?.data.devices.length, err: err.message }, 'probe job failed; its devices are queued again by the next sweep');
+    deps.logger.error({ component: 'worker', jobId: job?.id, devices: job?.data.devices.length, err }, 'probe job failed; its devices are queued again by the next sweep');
   });
-  worker.on('error', (err) => deps.logger.warn({ component: 'worker', err: err.message }, 'probe worker error'));
+  worker.on('error', (err) => deps.logger.warn({ component: 'worker', err }, 'probe worker error'));
   return worker;
 }

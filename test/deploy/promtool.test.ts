@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
+import { startHttpServer } from '../../src/http/server.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { renderDeviceSeries } from '../../src/metrics/device-exposition.js';
@@ -11,6 +12,8 @@ import { Metrics } from '../../src/metrics/metrics.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const dir = join(root, 'deploy/prometheus');
+/** The documented base of every runbook_url (alerts.yaml's header says how to change it). */
+const RUNBOOK_BASE = 'http://inventory-prober-metrics.inventory-prober.svc:9464/runbooks';
 
 interface Rule {
   alert?: string;
@@ -67,7 +70,20 @@ describe('Prometheus alert rules (deploy/prometheus)', () => {
       expect(rule.alert, rule.expr).toMatch(/^Inventory[A-Za-z]+$/);
       expect(['warning', 'critical'], rule.alert).toContain(rule.labels?.severity);
       expect(Object.keys(rule.annotations ?? {}).sort(), rule.alert).toEqual(['description', 'runbook_url', 'summary']);
-      expect(rule.annotations?.runbook_url, rule.alert).toBe(`README.md#${rule.alert?.toLowerCase()}`);
+      expect(rule.annotations?.runbook_url, rule.alert).toBe(`${RUNBOOK_BASE}#${rule.alert?.toLowerCase()}`);
+    }
+  });
+
+  it('link each alert to its own runbook on the page every prober serves at /runbooks', async () => {
+    const http = await startHttpServer({ registry: new Registry(), readiness: async () => ({ ready: true, checks: {} }) }, '127.0.0.1', 0);
+    try {
+      const res = await fetch(`http://127.0.0.1:${http.port}${new URL(RUNBOOK_BASE).pathname}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/html');
+      const anchors = new Set([...(await res.text()).matchAll(/ id="([^"]+)"/g)].map((m) => m[1]));
+      for (const rule of rules) expect(anchors, `runbook for ${rule.alert}`).toContain(new URL(rule.annotations?.runbook_url as string).hash.slice(1));
+    } finally {
+      await http.close();
     }
   });
 

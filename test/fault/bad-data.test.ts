@@ -53,6 +53,8 @@ const BAD: { row: unknown; reason: string }[] = [
   { row: row(16, 'роутер.пример'), reason: 'invalid_target' },
   { row: row(17, undefined), reason: 'invalid_target' },
   { row: row('18', '127.0.42.18'), reason: 'invalid_id' },
+  { row: row('dev-1007', '127.0.42.23'), reason: 'invalid_id' },
+  { row: row('r'.repeat(100), '127.0.42.24'), reason: 'invalid_id' },
   { row: row(-19, '127.0.42.19'), reason: 'invalid_id' },
   { row: row(20, '127.0.42.20', { status: 'yes' }), reason: 'invalid_status' },
   { row: row(21, '127.0.42.21', { organization: 'Headquarters' }), reason: 'invalid_organization' },
@@ -175,6 +177,24 @@ describe('bad inventory data: skipped, counted, warned once, never reaches a she
     for (const id of [10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 1]) expect(warnedIds).toContain(id);
   });
 
+  it('names each skipped row in its warning, so it can be found from the log alone: id as received, name, page offset', () => {
+    const warnings = skipWarnings();
+    const rows: unknown[] = [goodRows[0], ...BAD.map((b) => b.row), ...goodRows.slice(1)];
+    for (const b of BAD) {
+      const position = rows.indexOf(b.row);
+      const where = { offset: position - (position % 7), index: position % 7 };
+      const r = b.row as Row;
+      const clip = (text: string) => (text.length <= 64 ? text : `${text.slice(0, 63)}…`);
+      const expected = typeof b.row === 'object' ? { rowId: clip(JSON.stringify(r.id)), rowName: clip(String(r.name)), ...where } : where;
+      const line = warnings.find((w) => w.offset === where.offset && w.index === where.index);
+      expect(line, `warning for row ${position}`).toMatchObject({ ...expected, reason: expect.stringMatching(new RegExp(`^${b.reason}: `)) });
+      if (typeof b.row !== 'object') expect(line).not.toHaveProperty('rowId');
+    }
+    // A string id shows as received, quoted; a long one is cut to 64 characters.
+    expect(warnings.map((w) => w.rowId)).toEqual(expect.arrayContaining(['"dev-1007"', '"18"', `"${'r'.repeat(62)}…`]));
+    expect(warnings.find((w) => w.rowId === `"${'r'.repeat(62)}…`)?.rowName).toBe(`bad-${'r'.repeat(59)}…`);
+  });
+
   it('counts each bad row by reason, every sweep, and reports how many the last sweep skipped', async () => {
     const sweeps = await metric('sweeps_total', { result: 'ok' });
     const perReason = new Map<string, number>();
@@ -223,7 +243,7 @@ describe('bad inventory data: skipped, counted, warned once, never reaches a she
       await waitFor(`a failed sweep for count ${count}`, async () => (await metric('sweeps_total', { result: 'failed' })) > failedBefore, 30_000);
       const line = daemon.logs.filter((l) => l.msg === 'sweep failed; no device changed because of it').at(-1);
       expect(line).toMatchObject({ level: 'error', kind: 'malformed_page' });
-      expect(String(line?.err)).toMatch(/"count"/);
+      expect((line?.err as { message?: string } | undefined)?.message).toMatch(/"count"/);
     }
     inventory.count = undefined;
     const okBefore = await metric('sweeps_total', { result: 'ok' });

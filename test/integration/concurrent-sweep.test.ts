@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, Secret } from '../../src/config/index.js';
 import { InventoryClient } from '../../src/inventory/client.js';
+import { DeviceCommunities } from '../../src/inventory/communities.js';
 import { DetailsCache } from '../../src/inventory/details.js';
 import { createInventoryHttp } from '../../src/inventory/http.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -17,7 +18,7 @@ import { SweepIncompleteError, type SweepSummary } from '../../src/scheduler/swe
 import { StatusStore } from '../../src/status/store.js';
 import { waitFor } from '../support/daemon.js';
 import { fakeDevice, fakeFleet, startInventoryServer, type FakeDevice, type InventoryServer } from '../support/inventory-server.js';
-import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { singleRedis, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
 
 /**
  * The sweep as the scheduler runs it (createCycleSweep: concurrent pages, details beside the
@@ -62,7 +63,7 @@ schedule: { interval_seconds: ${INTERVAL_MS / 1000}, spread: 0.8 }
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
   const config = { ...loaded.config, redis: { ...loaded.config.redis, prefix: `csweep${++prefixes}` } };
   const prefix = config.redis.prefix;
-  const redis: Redis = connectRedis(new Secret(server.url), logger, 'sweep-test');
+  const redis: Redis = connectRedis(singleRedis(server.url), logger, 'sweep-test');
   const metrics = new Metrics(new Registry(), { defaultMetrics: false });
   const http = createInventoryHttp({
     url: inventory.url,
@@ -78,7 +79,7 @@ schedule: { interval_seconds: ${INTERVAL_MS / 1000}, spread: 0.8 }
   const details = new DetailsCache({ redis, prefix, inventory: client, concurrency: config.inventory.detail_concurrency });
   const probeQueue = new Queue<ProbeJobData>(PROBE_QUEUE, { connection: redis, prefix });
   const sweep = createCycleSweep({
-    config, redis, inventory: client, details, probeQueue, pending: new PendingProbes(redis, prefix),
+    config, redis, inventory: client, details, probeQueue, pending: new PendingProbes(redis, prefix), communities: new DeviceCommunities(redis, prefix),
     series: new DeviceSeriesStore(redis, prefix), store: new StatusStore(redis, prefix), metrics, logger, now: Date.now,
   });
   cleanups.push(async () => {

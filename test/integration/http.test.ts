@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Secret } from '../../src/config/secret.js';
 import { checkReadiness } from '../../src/lifecycle/readiness.js';
 import { redisKeys } from '../../src/redis/keys.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -9,7 +8,7 @@ import { Metrics } from '../../src/metrics/metrics.js';
 import { startHttpServer } from '../../src/http/server.js';
 import { connectRedis } from '../../src/redis/connection.js';
 import { waitFor } from '../support/daemon.js';
-import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { singleRedis, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
 
 const INTERVAL_MS = 60_000;
 let server: ThrowAwayRedis;
@@ -20,7 +19,7 @@ const clock = { ms: Date.now() };
 
 beforeAll(async () => {
   server = await startRedis();
-  redis = connectRedis(new Secret(server.url), createLogger('silent'), 'http-test');
+  redis = connectRedis(singleRedis(server.url), createLogger('silent'), 'http-test');
   const metrics = new Metrics(new Registry());
   const facts = { redis, prefix: 'http', now: () => clock.ms, intervalMs: INTERVAL_MS, startedAtMs: clock.ms };
   http = await startHttpServer({ registry: metrics.registry, readiness: () => checkReadiness({ ...facts, scheduler: false, workersRunning: () => true }) }, '127.0.0.1', 0);

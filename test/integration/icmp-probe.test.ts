@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
-import { createIcmpProbe, pingArgs } from '../../src/probes/icmp.js';
+import { createIcmpProbe } from '../../src/probes/icmp.js';
+import { pingArgs } from '../../src/probes/ping-output.js';
 import { checkIcmpPermission } from '../../src/probes/icmp-permission.js';
 import { spawnPing, type PingRun, type PingRunner } from '../../src/probes/spawn.js';
 

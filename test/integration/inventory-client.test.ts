@@ -127,11 +127,11 @@ describe('listing devices page by page', () => {
     expect(pages.map((p) => [p.offset, p.count, p.listingCount, p.countChanged])).toEqual([[0, 14, 14, false], [7, 15, 14, true], [14, 15, 14, true]]);
   });
 
-  it('reports malformed rows as invalid with their id and still yields the good ones', async () => {
+  it('reports malformed rows as invalid with their id, name and place on the page, and still yields the good ones', async () => {
     const { client } = await setup([fakeDevice(1), fakeDevice(2, { hostname: '-f' }), fakeDevice(3)]);
     const [page] = await readAll(client);
     expect(page?.devices.map((d) => d.id)).toEqual([1, 3]);
-    expect(page?.invalid).toEqual([{ id: 2, reason: expect.stringMatching(/^invalid_target:/) }]);
+    expect(page?.invalid).toEqual([{ id: 2, rowId: '2', rowName: 'device-2', index: 1, reason: expect.stringMatching(/^invalid_target:/) }]);
   });
 
   it('gives the raw rows alongside, without management_ip or snmp_community as in the spec', async () => {

@@ -1,7 +1,7 @@
 import { Queue, type Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, Secret, type Config } from '../../src/config/index.js';
+import { loadConfig, type Config } from '../../src/config/index.js';
 import { InventoryClient } from '../../src/inventory/client.js';
 import type { Device } from '../../src/inventory/device.js';
 import { createInventoryHttp } from '../../src/inventory/http.js';
@@ -11,6 +11,7 @@ import { Metrics } from '../../src/metrics/metrics.js';
 import type { Probe, ProbeTarget } from '../../src/probes/types.js';
 import { PROBE_QUEUE, REPORT_QUEUE, type ProbeJobData, type ReportJobData } from '../../src/queue/jobs.js';
 import { PendingProbes } from '../../src/queue/pending-probes.js';
+import { DeviceCommunities } from '../../src/inventory/communities.js';
 import { enqueueProbeBatch } from '../../src/queue/probe-queue.js';
 import { slotDelayMs } from '../../src/scheduler/phase.js';
 import { connectRedis } from '../../src/redis/connection.js';
@@ -21,7 +22,7 @@ import { StatusStore } from '../../src/status/store.js';
 import { startProbeWorker } from '../../src/worker/probe-worker.js';
 import { waitFor } from '../support/daemon.js';
 import { fakeFleet, startInventoryServer } from '../support/inventory-server.js';
-import { startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
+import { singleRedis, startRedis, type ThrowAwayRedis } from '../support/redis-server.js';
 
 const TOKEN = 'pipeline-token-0c1d';
 const logger = createLogger('silent');
@@ -54,12 +55,13 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
   const inventory = await startInventoryServer({ token: TOKEN, devices: fakeFleet(opts.devices ?? 2) });
   const config = await testConfig(inventory.url, opts.patchesPerSecond);
   const prefix = `pipe${++prefixes}`;
-  const redis = connectRedis(new Secret(server.url), logger, 'pipeline-test');
+  const redis = connectRedis(singleRedis(server.url), logger, 'pipeline-test');
   const metrics = new Metrics(new Registry(), { defaultMetrics: false });
   const probeQueue = new Queue<ProbeJobData>(PROBE_QUEUE, { connection: redis, prefix });
   const reportQueue = new Queue<ReportJobData>(REPORT_QUEUE, { connection: redis, prefix });
   const store = new StatusStore(redis, prefix);
   const pending = new PendingProbes(redis, prefix);
+  const communities = new DeviceCommunities(redis, prefix);
   const fleet = new SimulatedFleet();
   const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: 5_000, retries: 0 });
   const client = new InventoryClient(http);
@@ -68,7 +70,7 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
   const workers: Worker[] = [];
   const startWorkers = () => {
     workers.push(
-      startProbeWorker({ config, probes: { icmp: fleet }, store, pending, series: new DeviceSeriesStore(redis, prefix), flips: new FlipLog(redis, prefix), guard, reportQueue, metrics, logger, now }, redis, prefix),
+      startProbeWorker({ config, probes: { icmp: fleet }, store, pending, communities, series: new DeviceSeriesStore(redis, prefix), flips: new FlipLog(redis, prefix), guard, reportQueue, metrics, logger, now }, redis, prefix),
       startReportWorker({ config, inventory: client, store, metrics, logger, now }, redis, prefix),
     );
   };
@@ -90,7 +92,7 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
     enqueue(devices: Device[], observedAtMs = Date.now(), cycleStartMs?: number) {
       cycle = cycleStartMs ?? Math.max(cycle + 1, Date.now() - 1);
       const batch = devices.map((device) => ({ device, observedAtMs }));
-      return enqueueProbeBatch({ queue: probeQueue, pending, cycle, slot: 0, staleClaimMs: 180_000, delayMs: slotDelayMs(0, cycle, Date.now()) }, batch);
+      return enqueueProbeBatch({ queue: probeQueue, pending, cycle, slot: 0, staleClaimMs: 180_000, delayMs: slotDelayMs(0, cycle, Date.now()), communities }, batch);
     },
     /** One sweep, then waits until every probe it queued (and every write that followed) is done. */
     async sweep(opts: { writes?: boolean } = {}) {
@@ -123,6 +125,17 @@ async function counter(metric: Metrics['patchesTotal'] | Metrics['flipsTotal'] |
 }
 
 let pipe: Pipeline | undefined;
+
+/** Device 1 goes down and the inventory answers its PATCH with `code`, a status not worth retrying: waits until the write failed for good. */
+async function writeFailingForGood(code: number): Promise<Pipeline> {
+  const p = (pipe = await startPipeline({ devices: 2 }));
+  p.inventory.setFault({ kind: 'status', code, method: 'PATCH' });
+  p.fleet.down.add(1);
+  await p.sweep({ writes: false });
+  await p.sweep({ writes: false });
+  await waitFor('the write to fail for good', async () => (await p.reportQueue.getFailedCount()) === 1);
+  return p;
+}
 beforeAll(async () => {
   server = await startRedis();
 });
@@ -191,12 +204,7 @@ describe('pipeline: sweep → probe worker → status store → report worker �
   });
 
   it('a 404 on PATCH drops the device\'s state, counts it as gone, and is not retried', async () => {
-    pipe = await startPipeline({ devices: 2 });
-    pipe.inventory.setFault({ kind: 'status', code: 404, method: 'PATCH' });
-    pipe.fleet.down.add(1);
-    await pipe.sweep({ writes: false });
-    await pipe.sweep({ writes: false });
-    await waitFor('the write to fail for good', async () => (await pipe!.reportQueue.getFailedCount()) === 1);
+    pipe = await writeFailingForGood(404);
 
     const [failed] = await pipe.reportQueue.getFailed();
     expect(failed?.attemptsMade).toBe(1);
@@ -204,6 +212,19 @@ describe('pipeline: sweep → probe worker → status store → report worker �
     expect(await idle(pipe.reportQueue)).toBe(true);
     expect(await pipe.store.get(1)).toBeUndefined();
     expect(await counter(pipe.metrics.patchesTotal, { result: 'gone' })).toBe(1);
+  });
+
+  it('a PATCH the inventory rejects (400) is not retried; one refused for lack of permission (403) counts as unauthorized and is retried', async () => {
+    pipe = await writeFailingForGood(400);
+    expect(pipe.patchRequests()).toBe(1);
+    expect(await counter(pipe.metrics.patchFailuresTotal, { reason: 'rejected' })).toBe(1);
+
+    pipe.inventory.setFault({ kind: 'status', code: 403, method: 'PATCH' });
+    await pipe.sweep({ writes: false });
+    await waitFor('two refused attempts', async () => (await counter(pipe!.metrics.patchFailuresTotal, { reason: 'unauthorized' })) >= 2);
+    pipe.inventory.setFault(null);
+    await waitFor('the write to be delivered', () => pipe!.inventory.patches.length > 0);
+    expect(pipe.patches()).toEqual([{ id: 1, body: { status: false } }]);
   });
 
   it('a device never has more than one pending probe: a second enqueue in the same or next cycle is already pending', async () => {

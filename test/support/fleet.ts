@@ -137,7 +137,8 @@ export function daemonYaml(site: Site, overrides: ConfigOverrides = {}): string 
 
 export interface RunOptions {
   token: string;
-  redisUrl: string;
+  /** REDIS_URL; leave it out to name Redis otherwise (REDIS_SENTINELS in `env`). */
+  redisUrl?: string;
   /** 0 lets the daemon pick (for tests that never scrape it); absent, a free port is found and returned. */
   metricsPort?: number;
   role?: Role;
@@ -154,7 +155,8 @@ export interface RunningDaemon {
 export async function runDaemon(configFile: string, opts: RunOptions): Promise<RunningDaemon> {
   const metricsPort = opts.metricsPort ?? (await freePort());
   const args = ['run', '--config', configFile, ...(opts.role ? ['--role', opts.role] : [])];
-  const daemon = startDaemon(args, { INVENTORY_TOKEN: opts.token, REDIS_URL: opts.redisUrl, METRICS_PORT: String(metricsPort), ...opts.env });
+  const redis: Record<string, string> = opts.redisUrl === undefined ? {} : { REDIS_URL: opts.redisUrl };
+  const daemon = startDaemon(args, { INVENTORY_TOKEN: opts.token, ...redis, METRICS_PORT: String(metricsPort), ...opts.env });
   return { daemon, metricsPort };
 }
 

@@ -53,7 +53,7 @@ describe('loading the configuration', () => {
     expect(config.schedule).toEqual({ interval_seconds: 60, cron: undefined, spread: 0.8 });
     expect(config.status).toMatchObject({ down_after: 3, up_after: 1, mass_outage: { enabled: true, share: 0.5, min_devices: 10 } });
     expect(config.redis.url).toBeInstanceOf(Secret);
-    expect(config.redis.url.reveal()).toBe('redis://127.0.0.1:6379');
+    expect(config.redis.url?.reveal()).toBe('redis://127.0.0.1:6379');
   });
 
   it('refuses to start without an inventory URL, but lets inventory-free commands run', async () => {
@@ -68,7 +68,7 @@ describe('loading the configuration', () => {
     expect(config.inventory.url).toBe('http://127.0.0.1:9/api');
     expect(config.metrics.port).toBe(9200);
     expect(config.log.level).toBe('warn');
-    expect(config.redis.url.reveal()).toBe('redis://127.0.0.1:6390');
+    expect(config.redis.url?.reveal()).toBe('redis://127.0.0.1:6390');
     expect(config.status.down_after).toBe(5);
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MalformedPageError } from '../../src/inventory/errors.js';
-import { parseDevice, parsePage } from '../../src/inventory/parse.js';
+import { parseDevice, parsePage, rowIdentity } from '../../src/inventory/parse.js';
 
 /** A list row as the spec's example shows it. */
 const row = (overrides: Record<string, unknown> = {}) => ({
@@ -153,5 +153,23 @@ describe('parseDevice: a malformed row is skipped with a reason, never probed', 
   it('does not echo a numeric community either', () => {
     const parsed = parseDevice(row({ snmp_community: 987654 }));
     expect(JSON.stringify(parsed)).not.toContain('987654');
+  });
+});
+
+describe('rowIdentity: how a skipped row is named in its log line', () => {
+  it('gives the id as received, as JSON, and the name; never the hostname or community', () => {
+    expect(rowIdentity({ id: 'dev-1007', name: 'core-sw-7', hostname: '$(reboot)', snmp_community: 's3cret' })).toEqual({ rowId: '"dev-1007"', rowName: 'core-sw-7' });
+    expect(rowIdentity({ id: 1007, hostname: '-f' })).toEqual({ rowId: '1007' });
+    expect(rowIdentity({ id: null, name: '' })).toEqual({ rowId: 'null' });
+    expect(rowIdentity({ hostname: 'a'.repeat(300) })).toEqual({});
+    expect(rowIdentity('not a device')).toEqual({});
+  });
+
+  it('escapes control characters and quotes, and cuts each value to 64 characters', () => {
+    const identity = rowIdentity({ id: { nested: 'x'.repeat(100) }, name: 'sw\u001b[2J"7"' });
+    expect(identity.rowName).toBe('sw\\u001b[2J\\"7\\"');
+    expect(identity.rowId).toHaveLength(64);
+    expect(identity.rowId?.endsWith('…')).toBe(true);
+    expect(rowIdentity({ id: 1, name: 'n'.repeat(200) }).rowName).toBe(`${'n'.repeat(63)}…`);
   });
 });
