@@ -21,45 +21,41 @@
 #                                       SNMP_V3_AUTH_KEY_FILE, SNMP_V3_PRIV_KEY_FILE
 # The process writes nothing to disk (logs are JSON on stdout), so `--read-only` works.
 #
-# ICMP without root: /bin/ping opens an ICMP datagram socket, which the kernel allows only when
-# the process's gid (10001 here) is inside net.ipv4.ping_group_range. That sysctl is per network
-# namespace, so set it per container: `--sysctl net.ipv4.ping_group_range="0 2147483647"`.
-# (Docker Engine 20.10+ already defaults to that range, except with --network host or userns
-# remapping; Kubernetes does not: see deploy/kubernetes.)
-# The alternative is a raw socket through ping's own privilege (the cap_net_raw file capability
-# or setuid bit Debian's package gives /bin/ping, with NET_RAW in the container's bounding set,
-# Docker's default). It is ignored under `--security-opt no-new-privileges` (and Kubernetes'
-# allowPrivilegeEscalation: false), so prefer the sysctl. Rootless Podman cannot write the
-# sysctl; there keep NET_RAW and leave no-new-privileges off.
-# `inventory-prober` logs "ICMP is not permitted" with the reason at start-up.
+# ICMP without root: the native ICMP engine (the default) opens ICMP datagram sockets inside the
+# daemon, which the kernel allows only when the process's gid (10001 here) is inside
+# net.ipv4.ping_group_range. That sysctl is per network namespace, so set it per container:
+# `--sysctl net.ipv4.ping_group_range="0 2147483647"`. (Docker Engine 20.10+ already defaults
+# to that range, except with --network host or userns remapping; Kubernetes does not: see
+# deploy/kubernetes.) No capability is needed, hence `--cap-drop ALL`. Without the sysctl the
+# engine would need NET_RAW as an effective capability (a raw socket), which a non-root user
+# does not get. The worker logs "ICMP engine ready" with the socket kind and why at start-up,
+# or "ICMP is not permitted" with the reason.
 
-# ---- build: compile TypeScript with the dev dependencies --------------------------------------
+# ---- build: compile TypeScript and the native ICMP engine with the dev dependencies ------------
 FROM node:24-bookworm-slim AS build
+# A C compiler for native/icmp_echo.c; Node's headers come with the image (/usr/local/include/node).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Manifests first: the dependency layer is reused until package*.json change.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build-native.mjs ./scripts/
+COPY native ./native
 COPY src ./src
+# The same command as everywhere: compiles the addon into dist/native/, then the TypeScript.
 RUN npm run build
 
-# ---- runtime: production dependencies, compiled JavaScript, the ping binary --------------------
+# ---- runtime: production dependencies, compiled JavaScript and the ICMP addon -----------------
 # Pin this by digest (node:24-bookworm-slim@sha256:…) in a release pipeline for reproducible images.
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 
-# ICMP engines: fping (the default, probes.icmp.engine: fping) and iputils-ping (engine ping);
-# slim images have neither. Debian gives both the file capability cap_net_raw+ep.
-# - fping keeps it: under plain `docker run` (CAP_NET_RAW in the container's set, no
-#   no_new_privs) it opens a raw socket, the only kind fping 5.1 reads replies on.
-# - ping loses it: where the capability is dropped (Kubernetes `drop: [ALL]`), the kernel will
-#   not even exec a binary whose file capability it cannot grant (EPERM). Without it, ping opens
-#   an ICMP datagram socket under net.ipv4.ping_group_range (the pod sysctl; Docker's default).
-#   The worker falls back to it when fping fails its start-up check (README, Permissions).
-RUN apt-get update \
- && apt-get install -y --no-install-recommends fping iputils-ping \
- && setcap -r /usr/bin/ping \
- && rm -rf /var/lib/apt/lists/*
+# No ping or fping: the default native ICMP engine is dist/native/icmp_echo.node. The fping and
+# ping engines (probes.icmp.engine, and the worker's fallbacks when the addon cannot open a
+# socket) need an image that adds them (`apt-get install fping iputils-ping`); docs/deployment.md.
 
 WORKDIR /opt/inventory-prober
 COPY package.json package-lock.json ./
@@ -71,7 +67,7 @@ COPY config/default.yaml config/example.yaml ./config/
 COPY docs/runbooks.md ./docs/
 
 # Numeric ids, so Kubernetes' runAsNonRoot can verify them without reading /etc/passwd; no
-# matching passwd entry is needed by Node or ping.
+# matching passwd entry is needed by Node.
 USER 10001:10001
 
 # /metrics, /healthz and /readyz (metrics.port).

@@ -1,29 +1,49 @@
 /**
- * ICMP engines side by side: one `ping` per device (src/probes/icmp.ts) against batched `fping`
- * (src/probes/fping.ts), through the real Probe objects, with a worker-like number of checks in
- * flight. Every target is a loopback address 127.1.x.y, so nothing leaves the machine.
- * Prints wall time, devices/s and CPU (this process + reaped children); asserts nothing.
+ * ICMP engines side by side: in-process sockets (`native`, src/probes/native-icmp.ts), batched
+ * `fping` (src/probes/fping.ts) and one `ping` per device (src/probes/icmp.ts), through the real
+ * Probe objects, with a worker-like number of checks in flight, as root and as an unprivileged
+ * user. Every target is a loopback address 127.1.x.y, so nothing leaves the machine.
+ * Prints wall time, devices/s and CPU (the measuring process + its reaped children); asserts nothing.
  *
- *   npx tsc -p tsconfig.bench.json
- *   node dist-bench/bench/icmp-engines.js [--devices 1000,5000] [--concurrency 50,500] [--engines ping,fping] [--count 3] [--timeout-ms 1000] [--max-batch n] [--window-ms n]
+ *   npm run bench:engines -- [--devices 2000] [--concurrency 50,500,2000] [--engines native,fping,ping]
+ *     [--modes root,unprivileged] [--count 3] [--timeout-ms 1000] [--batch-size 100] [--max-batch n] [--window-ms n]
+ *
+ * Each row follows an untimed warm-up of up to 500 checks of the same engine.
+ * Every `--batch-size` consecutive checks share one AbortSignal.timeout budget, as a probe job's
+ * devices do in the worker (worker.batch_size); a signal per check would add ~10 µs to each.
+ *
+ * Each mode runs in its own child process. `unprivileged`: uid 65534, no capabilities,
+ * no_new_privs, with net.ipv4.ping_group_range opened to group 65534 for the run and restored
+ * after (bench/unprivileged.ts). The bounding set is kept there, or Debian's ping and fping (file
+ * capability cap_net_raw+ep) could not be exec'd at all; their capability is ignored anyway.
+ * As root, native and fping use raw sockets (ping_group_range "1 0" admits nobody); unprivileged,
+ * native and ping use datagram sockets and Debian's fping 5.1 hears no reply on its (issue 248).
  */
+import { spawnSync } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createFpingProbe } from '../src/probes/fping.js';
 import { createIcmpProbe } from '../src/probes/icmp.js';
+import { createNativeIcmpProbe, type NativeIcmpProbe } from '../src/probes/native-icmp.js';
 import type { Probe, ProbeOutcome } from '../src/probes/types.js';
 import { cpuNow, cpuSince, fmt, runPool } from './cpu.js';
+import { asNobody, openPingGroupRangeForNobody } from './unprivileged.js';
 
-type Engine = 'ping' | 'fping';
+type Engine = 'native' | 'ping' | 'fping';
 
 const { values } = parseArgs({
   options: {
-    devices: { type: 'string', default: '1000,5000' },
-    concurrency: { type: 'string', default: '50,500' },
-    engines: { type: 'string', default: 'ping,fping' },
+    devices: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '50,500,2000' },
+    engines: { type: 'string', default: 'native,fping,ping' },
+    modes: { type: 'string', default: 'root,unprivileged' },
     count: { type: 'string', default: '3' },
     'timeout-ms': { type: 'string', default: '1000' },
     'max-batch': { type: 'string' },
     'window-ms': { type: 'string' },
+    'batch-size': { type: 'string', default: '100' },
+    'as-child': { type: 'string' },
   },
 });
 const list = (s: string) => s.split(',').map((v) => v.trim()).filter(Boolean);
@@ -33,51 +53,101 @@ const timeoutMs = Number(values['timeout-ms']);
 const budgetMs = count * timeoutMs + 1000;
 const maxBatch = values['max-batch'] === undefined ? undefined : Number(values['max-batch']);
 const batchWindowMs = values['window-ms'] === undefined ? undefined : Number(values['window-ms']);
+const batchSize = Number(values['batch-size']);
 
 /** Loopback targets 127.1.x.y, y in 1..250. */
 const address = (i: number) => `127.1.${Math.floor(i / 250) % 256}.${(i % 250) + 1}`;
 
 function build(engine: Engine): Probe {
+  if (engine === 'native') return createNativeIcmpProbe({ count, timeoutMs });
   return engine === 'ping' ? createIcmpProbe({ count, timeoutMs }) : createFpingProbe({ count, timeoutMs, maxBatch, batchWindowMs });
 }
 
-async function measure(engine: Engine, devices: number, concurrency: number) {
+interface Row {
+  mode: string;
+  engine: Engine;
+  devices: number;
+  concurrency: number;
+  wallMs: number;
+  selfMs: number;
+  childrenMs: number;
+  outcomes: Record<ProbeOutcome, number>;
+  socket: string;
+}
+
+async function measure(mode: string, engine: Engine, devices: number, concurrency: number): Promise<Row> {
   const probe = build(engine);
+  // Untimed warm-up on other addresses: JIT, sockets opened, binaries in the page cache.
+  const warmUp = Math.min(devices, 500);
+  await runPool(warmUp, concurrency, async (i) => void (await probe.run({ deviceId: i, address: address(devices + i) }, AbortSignal.timeout(budgetMs))));
   const outcomes: Record<ProbeOutcome, number> = { up: 0, down: 0, error: 0 };
   const cpu = cpuNow();
   const started = performance.now();
+  // As in the worker (probe-worker.ts, CheckSlots), the checks of one job share one budget signal.
+  const budgets: AbortSignal[] = [];
+  const budget = (i: number) => {
+    const k = Math.floor(i / batchSize);
+    if (!budgets[k]) setMaxListeners(0, (budgets[k] = AbortSignal.timeout(budgetMs)));
+    return budgets[k];
+  };
   await runPool(devices, concurrency, async (i) => {
-    const result = await probe.run({ deviceId: i, address: address(i) }, AbortSignal.timeout(budgetMs));
+    const result = await probe.run({ deviceId: i, address: address(i) }, budget(i));
     outcomes[result.outcome]++;
   });
   const wallMs = performance.now() - started;
   const used = cpuSince(cpu);
+  const socket = engine === 'native' ? ((probe as NativeIcmpProbe).sockets()[0]?.kind ?? 'none') : engine === 'fping' ? (mode === 'root' ? 'raw' : 'dgram') : 'own';
   await probe.close?.();
-  const totalMs = used.selfMs + used.childrenMs;
-  return { engine, devices, concurrency, wallMs, used, totalMs, outcomes };
+  return { mode, engine, devices, concurrency, wallMs, selfMs: used.selfMs, childrenMs: used.childrenMs, outcomes, socket };
+}
+
+/** In the child: every row of one mode, one JSON line each. */
+async function child(mode: string): Promise<void> {
+  for (const devices of list(values.devices).map(Number)) {
+    for (const concurrency of list(values.concurrency).map(Number)) {
+      for (const engine of list(values.engines) as Engine[]) console.log(JSON.stringify(await measure(mode, engine, devices, concurrency)));
+    }
+  }
+}
+
+function runMode(mode: string): Row[] {
+  const self = fileURLToPath(import.meta.url);
+  const args = process.argv.slice(2).filter((a, i, all) => a !== '--modes' && all[i - 1] !== '--modes');
+  const argv = [process.execPath, self, ...args, '--as-child', mode];
+  let restore = () => {};
+  if (mode === 'unprivileged') restore = openPingGroupRangeForNobody();
+  try {
+    const cmd = mode === 'unprivileged' ? [...asNobody({ emptyBoundingSet: false }), ...argv] : argv;
+    const ran = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (ran.status !== 0) throw new Error(`${mode} run failed (${ran.status}): ${ran.stderr.slice(-2000)}`);
+    return ran.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Row);
+  } finally {
+    restore();
+  }
 }
 
 async function main(): Promise<void> {
-  console.log(`ICMP engines: count ${count}, timeout ${timeoutMs} ms, budget ${budgetMs} ms, fping max batch ${maxBatch ?? 'default'}, ${process.platform} ${process.version}`);
-  console.log('engine | devices | in flight | wall s | devices/s | CPU self s | CPU children s | CPU ms / 1000 probes | up/down/error');
-  for (const devices of list(values.devices).map(Number)) {
-    for (const concurrency of list(values.concurrency).map(Number)) {
-      for (const engine of list(values.engines) as Engine[]) {
-        const r = await measure(engine, devices, concurrency);
-        console.log(
-          [
-            r.engine,
-            r.devices,
-            r.concurrency,
-            fmt(r.wallMs / 1000, 2),
-            fmt(r.devices / (r.wallMs / 1000)),
-            fmt(r.used.selfMs / 1000, 2),
-            fmt(r.used.childrenMs / 1000, 2),
-            fmt((r.totalMs / r.devices) * 1000),
-            `${r.outcomes.up}/${r.outcomes.down}/${r.outcomes.error}`,
-          ].join(' | '),
-        );
-      }
+  if (values['as-child']) return child(values['as-child']);
+  console.log(`ICMP engines: count ${count}, timeout ${timeoutMs} ms, budget ${budgetMs} ms shared by ${batchSize} checks, fping max batch ${maxBatch ?? 'default'}, ${process.platform} ${process.version}`);
+  console.log('mode | engine | socket | devices | in flight | wall s | devices/s | CPU self s | CPU children s | CPU ms / 1000 checks (= µs / check) | up/down/error');
+  for (const mode of list(values.modes)) {
+    for (const r of runMode(mode)) {
+      const totalMs = r.selfMs + r.childrenMs;
+      console.log(
+        [
+          r.mode,
+          r.engine,
+          r.socket,
+          r.devices,
+          r.concurrency,
+          fmt(r.wallMs / 1000, 2),
+          fmt(r.devices / (r.wallMs / 1000)),
+          fmt(r.selfMs / 1000, 2),
+          fmt(r.childrenMs / 1000, 2),
+          fmt((totalMs / r.devices) * 1000, 1),
+          `${r.outcomes.up}/${r.outcomes.down}/${r.outcomes.error}`,
+        ].join(' | '),
+      );
     }
   }
 }

@@ -2,7 +2,7 @@
  * The simulated fleet of the pipeline benchmark: who answers, who never does, who goes silent
  * mid-run, and the daemon's configuration for it.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -120,7 +120,9 @@ reporter: { patches_per_second: ${s.patchesPerSecond} }
 metrics: { host: 127.0.0.1, per_device: ${s.perDevice} }
 log: { level: info }
 `;
-  const file = join(mkdtempSync(join(tmpdir(), 'ip-bench-')), 'config.yaml');
-  writeFileSync(file, yaml);
+  const dir = mkdtempSync(join(tmpdir(), 'ip-bench-'));
+  chmodSync(dir, 0o755); // BENCH_UNPRIVILEGED daemons (uid 65534) read it too
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, yaml, { mode: 0o644 });
   return file;
 }

@@ -5,6 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { asNobody } from './unprivileged.js';
 
 const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -51,7 +52,9 @@ interface LogLine {
  */
 export function spawnDaemon(label: string, role: string, configFile: string, env: Record<string, string>, metricsPort: number): DaemonHandle {
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'run', '--role', role, '--config', configFile], {
+  // setpriv execs node in place: the pid (and so the CPU and RSS readings) stay the daemon's.
+  const argv = [...(process.env.BENCH_UNPRIVILEGED === '1' ? asNobody({ emptyBoundingSet: true }) : []), process.execPath, ...nodeArgs, CLI, 'run', '--role', role, '--config', configFile];
+  const child = spawn(argv[0] as string, argv.slice(1), {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       ...env,

@@ -12,7 +12,7 @@
  *
  *   npm run build && npx tsc -p tsconfig.bench.json && node dist-bench/bench/pipeline.js
  *   env: BENCH_FLEETS=1000,10000,100000  BENCH_WORKERS=1 (or 1,2; 0 = one --role all process)
- *        BENCH_INTERVAL=60  BENCH_CYCLES=3  BENCH_ICMP_ENGINE=ping|fping  BENCH_SNMP_ENGINE=session-per-probe|shared
+ *        BENCH_INTERVAL=60  BENCH_CYCLES=3  BENCH_ICMP_ENGINE=native|fping|ping  BENCH_SNMP_ENGINE=session-per-probe|shared
  *        BENCH_CONCURRENCY=1000  BENCH_PATCHES_PER_SECOND=10  BENCH_PER_DEVICE=basic  BENCH_TOP=1 (top snapshot per run)
  *        BENCH_ICMP_COUNT=1 (echo requests per check; the daemon's default is 3)
  *        BENCH_INVENTORY_LATENCY_MS=0 (added to every GET of the test inventory, list and detail)
@@ -21,6 +21,9 @@
  *        BENCH_COLD_START=1 (spec rows, nothing cached: every detail is fetched while the fleet is
  *          swept; prints when every device had its first check and how many cycles were skipped)
  *        BENCH_PAGE_CONCURRENCY / BENCH_DETAIL_CONCURRENCY (default: the daemon's defaults)
+ *        BENCH_UNPRIVILEGED=1: the daemons run as the hardened deployments run them (uid 65534,
+ *          no capability, empty bounding set, no_new_privs), with net.ipv4.ping_group_range
+ *          opened to group 65534 for the run and restored on exit (bench/unprivileged.ts)
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -29,6 +32,7 @@ import { DEFAULTS } from '../src/config/defaults.js';
 import { COMMUNITY } from './pipeline-fleet.js';
 import { createUnreachableNet } from './pipeline-netns.js';
 import { runPipeline } from './pipeline-run.js';
+import { openPingGroupRangeForNobody } from './unprivileged.js';
 import type { RunFigures } from './pipeline-figures.js';
 
 const list = (raw: string | undefined, fallback: string) => (raw || fallback).split(',').map((s) => Number(s.trim())).filter((n) => Number.isFinite(n));
@@ -126,6 +130,10 @@ async function main(): Promise<void> {
   log(`probes: icmp count ${ICMP_COUNT} timeout 1000 ms, snmp v2c timeout 1000 ms retries 0, up_when all, down_after 1; page_size 100, spread 0.8`);
   log(`inventory: ${INVENTORY_LATENCY_MS} ms added to every GET; list rows ${LIST_ROWS}${LIST_ROWS === 'spec' ? (COLD_START ? ', detail cache empty (cold start)' : ', details cached') : ''}; page_concurrency ${PAGE_CONCURRENCY}, detail_concurrency ${DETAIL_CONCURRENCY}`);
   log(`fleets ${FLEETS.join(', ')} × workers ${WORKERS.join(', ')}; interval ${INTERVAL_SECONDS} s; 1 warm-up + ${CYCLES} measured cycles each`);
+  if (process.env.BENCH_UNPRIVILEGED === '1') {
+    cleanups.push(openPingGroupRangeForNobody());
+    log('daemons unprivileged: uid 65534, no capabilities, empty bounding set, no_new_privs; net.ipv4.ping_group_range "65534 65534" for this run');
+  }
   const net = createUnreachableNet();
   const netns = !('failed' in net);
   if ('failed' in net) log(`NOTE: no network namespace (${net.failed}); unreachable devices are SNMP-silent on loopback and up_when is snmp`);

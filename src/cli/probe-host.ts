@@ -1,7 +1,7 @@
 import type { Config, SnmpVersion } from '../config/types.js';
 import type { Device } from '../inventory/device.js';
 import { validateTarget } from '../inventory/target.js';
-import { createProbes } from '../probes/registry.js';
+import { usableProbes } from '../probes/icmp-engine.js';
 import type { ProbeResult } from '../probes/types.js';
 import { checkBudgetMs, checkDevice } from '../worker/check-device.js';
 
@@ -21,7 +21,7 @@ export async function probeHost(host: string, base: Config, opts: ProbeHostOptio
   }
   const config: Config = { ...base, probes: { ...base.probes, snmp: { ...base.probes.snmp, version: opts.version ?? base.probes.snmp.version } } };
   const device: Device = { id: 0, name: host, target: target.target, organization: null, type: null, inventoryStatus: null, updatedAt: null, snmpCommunity: opts.community };
-  const probes = createProbes(config);
+  const probes = await usableProbes(config);
   try {
     const { check, results } = await checkDevice(device, probes, config, Date.now, AbortSignal.timeout(checkBudgetMs(config)));
     out.write(`${host}\n`);

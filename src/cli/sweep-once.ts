@@ -2,7 +2,7 @@ import type { Config } from '../config/types.js';
 import { InventoryClient } from '../inventory/client.js';
 import type { Device } from '../inventory/device.js';
 import { createInventoryHttp, inventoryHttpSettings } from '../inventory/http.js';
-import { createProbes } from '../probes/registry.js';
+import { usableProbes } from '../probes/icmp-engine.js';
 import { checkBudgetMs, checkDevice, type DeviceCheck } from '../worker/check-device.js';
 import { DetailsCache } from '../inventory/details.js';
 import { renderTable } from './table.js';
@@ -23,7 +23,7 @@ export async function sweepOnce(config: Config, opts: SweepOnceOptions): Promise
   const out = opts.out ?? process.stdout;
   const http = createInventoryHttp(inventoryHttpSettings(config.inventory));
   const inventory = new InventoryClient(http);
-  const probes = createProbes(config);
+  const probes = await usableProbes(config);
   const details = new DetailsCache({ inventory, concurrency: config.inventory.detail_concurrency });
   const rows: string[][] = [];
   let patched = 0;

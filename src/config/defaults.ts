@@ -53,9 +53,9 @@ export const DEFAULTS = deepFreeze({
   schedule: { interval_seconds: 60, cron: undefined, spread: 0.8 },
   probes: {
     up_when: 'any',
-    // Batched engines: ~10× less CPU per ICMP check and ~2.5× per SNMP GET than a process or
-    // socket per probe (bench/icmp-engines.ts, bench/snmp-engines.ts).
-    icmp: { enabled: true, count: 3, timeout_ms: 1_000, engine: 'fping' },
+    // In-process ICMP sockets and one shared SNMP socket: no process or socket per probe
+    // (bench/icmp-engines.ts, bench/snmp-engines.ts; docs/performance.md).
+    icmp: { enabled: true, count: 3, timeout_ms: 1_000, engine: 'native' },
     snmp: {
       enabled: true,
       engine: 'shared',

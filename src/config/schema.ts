@@ -19,7 +19,7 @@ const AUTH_PROTOCOLS = ['md5', 'sha', 'sha224', 'sha256', 'sha384', 'sha512'] as
 const PRIV_PROTOCOLS = ['des', 'aes', 'aes256b', 'aes256r'] as const;
 const PER_DEVICE = ['off', 'basic', 'full'] as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const ICMP_ENGINES = ['ping', 'fping'] as const;
+const ICMP_ENGINES = ['native', 'fping', 'ping'] as const;
 const SNMP_ENGINES = ['session-per-probe', 'shared'] as const;
 /** RFC 3414 §11.2 asks for USM passphrases of at least 8 characters; Net-SNMP agents refuse shorter ones. */
 const MIN_V3_KEY_LENGTH = 8;

@@ -9,8 +9,8 @@ export type Role = 'all' | 'scheduler' | 'worker';
 /** Per-device series: none, the decided state, or also raw probe figures. */
 export type PerDeviceMetrics = 'off' | 'basic' | 'full';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-/** ICMP: one `ping` process per check, or checks batched into shared `fping` processes. */
-export type IcmpEngine = 'ping' | 'fping';
+/** ICMP: in-process sockets (`native`), checks batched into shared `fping` processes, or one `ping` process per check. */
+export type IcmpEngine = 'native' | 'fping' | 'ping';
 /** SNMP: a net-snmp session (socket) per probe, or one shared socket for every v1/v2c GET. */
 export type SnmpEngine = 'session-per-probe' | 'shared';
 

@@ -4,7 +4,7 @@ import type { Config } from '../config/types.js';
 import { createLogger } from '../log/logger.js';
 import { runDaemon } from '../main.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { checkIcmpPermission } from '../probes/icmp-permission.js';
+import { usableIcmpProbe } from '../probes/icmp-engine.js';
 import { icmpEngines } from '../probes/registry.js';
 import { startInventoryServer, type InventoryServer } from './inventory-server.js';
 import { freePort, startRedis } from './redis-server.js';
@@ -32,10 +32,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const fleet = demoFleet(size);
   const agents = await startAgents(fleet.map((d) => d.hostname));
   const inventory = await startInventoryServer({ token: DEMO_TOKEN, devices: fleet });
-  // Check the engine the daemon will use (the default), so a missing fping is said here too.
-  const engine = icmpEngines[DEFAULTS.probes.icmp.engine]({ count: 1, timeoutMs: 1000 });
-  const icmp = await checkIcmpPermission({ probe: engine });
-  await engine.close?.();
+  // Check the engine the daemon will use (the default, or the fallback its worker will pick), so
+  // a host where no engine may send ICMP is said here too.
+  const chosen = await usableIcmpProbe(DEFAULTS.probes.icmp.engine, (engine) => icmpEngines[engine]({ count: 1, timeoutMs: 1000 }));
+  await chosen.probe.close?.();
+  const icmp = chosen.permission;
   if (!icmp.ok) say(`ICMP is not permitted here (${icmp.reason}); running SNMP-only. Fix: ${icmp.hint}`);
 
   const config = await demoConfig(opts.env, inventory.url, redis.url, agents[0]?.port ?? 161, icmp.ok, Number(opts.env.METRICS_PORT) || (await freePort()));

@@ -6,6 +6,7 @@ import type { ProbeKind, ProbeResult } from './types.js';
  *
  * - `icmp-not-permitted`: the process may not open an ICMP socket (ping_group_range, cap_net_raw).
  * - `ping-missing`: the ping binary is not there or not executable.
+ * - `addon-missing`: the native ICMP engine's addon was not built or does not load.
  * - `ping-failed`: ping exited with an error we do not recognise as the device's fault.
  * - `dns-failure`: the resolver itself failed (EAI_AGAIN), not the name.
  * - `socket`: a local socket could not be created, bound or written (EACCES, EMFILE, ENOBUFS…).
@@ -16,6 +17,7 @@ import type { ProbeKind, ProbeResult } from './types.js';
 export type ProbeErrorKind =
   | 'icmp-not-permitted'
   | 'ping-missing'
+  | 'addon-missing'
   | 'ping-failed'
   | 'dns-failure'
   | 'socket'

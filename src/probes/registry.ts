@@ -1,6 +1,7 @@
 import type { Config, IcmpEngine, SnmpEngine } from '../config/types.js';
 import { createFpingProbe } from './fping.js';
 import { createIcmpProbe } from './icmp.js';
+import { createNativeIcmpProbe } from './native-icmp.js';
 import { sharedSessions } from './snmp-pool.js';
 import { createSnmpProbe } from './snmp.js';
 import type { Probe, ProbeKind } from './types.js';
@@ -16,6 +17,7 @@ type SnmpSettings = { port: number; timeoutMs: number; retries: number };
 
 /** How each engine of a kind is built from the same settings; all of them answer alike. */
 export const icmpEngines = {
+  native: (s: IcmpSettings) => createNativeIcmpProbe(s),
   ping: (s: IcmpSettings) => probeFactories.icmp(s),
   fping: (s: IcmpSettings) => createFpingProbe(s),
 } satisfies Record<IcmpEngine, (s: IcmpSettings) => Probe>;

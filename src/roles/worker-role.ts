@@ -44,18 +44,21 @@ export async function startWorkerRole(ctx: RoleContext, reportQueue: Queue<Repor
 }
 
 /**
- * Checks the configured ICMP engine itself, so a missing fping is reported as clearly as a denied
- * socket, and an fping that fails where ping works (above all one that cannot hear replies on
- * this host) is replaced by ping (see usableIcmpProbe) rather than left to call every device down.
+ * Checks the configured ICMP engine itself, so a missing addon or fping is reported as clearly as
+ * a denied socket, and an engine that fails where a fallback works (native → fping → ping; above
+ * all an fping that cannot hear replies on this host) is replaced (see usableIcmpProbe) rather
+ * than left to call every device down.
  */
 async function icmpProbe(config: Config, logger: Logger, metrics: Metrics): Promise<Probe> {
   const icmp = await usableIcmpProbe(config.probes.icmp.engine, (engine) => icmpEngines[engine](icmpSettings(config)));
   metrics.icmpPermitted.set(icmp.permission.ok ? 1 : 0);
   if (icmp.fellBack) {
     const { from, reason, hint } = icmp.fellBack;
-    logger.error({ component: 'worker', configured: from, using: icmp.engine, reason, hint }, 'fping failed its start-up check where ping passed: checking ICMP with ping instead');
+    logger.error({ component: 'worker', configured: from, using: icmp.engine, reason, hint }, 'ICMP engine failed its start-up check: checking ICMP with a fallback engine');
   } else if (!icmp.permission.ok) {
     logger.error({ component: 'worker', reason: icmp.permission.reason, hint: icmp.permission.hint }, 'ICMP is not permitted: every ICMP probe will be an error and count against no device');
+  } else {
+    logger.info({ component: 'worker', engine: icmp.engine, sockets: icmp.sockets }, 'ICMP engine ready');
   }
   return icmp.probe;
 }

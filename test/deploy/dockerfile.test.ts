@@ -134,12 +134,18 @@ describe('Dockerfile', () => {
     expect(all(final, 'ENV').map((e) => e.args)).toContain('NODE_ENV=production');
   });
 
-  it('installs both ICMP engines (fping, ping) without recommended packages and leaves no apt lists behind', () => {
-    const install = all(final, 'RUN').find((r) => /apt-get install/.test(r.args))?.args ?? '';
-    expect(install).toMatch(/\biputils-ping\b/);
-    expect(install).toMatch(/\bfping\b/);
+  it('compiles the native ICMP engine in the build stage with `npm run build`, and ships it without ping or fping', () => {
+    const [build] = stages;
+    const runs = (stage: Stage) => all(stage, 'RUN').map((r) => r.args);
+    const install = runs(build as Stage).find((r) => /apt-get install/.test(r)) ?? '';
+    expect(install).toMatch(/\bgcc\b/);
     expect(install).toContain('--no-install-recommends');
     expect(install).toContain('rm -rf /var/lib/apt/lists');
+    const copied = all(build as Stage, 'COPY').flatMap((c) => parseCopy(c.args).sources.map((s) => posix.normalize(s).replace(/\/$/, '')));
+    expect(copied).toEqual(expect.arrayContaining(['native', 'scripts/build-native.mjs']));
+    // dist/, copied whole into the runtime stage, holds the addon `npm run build` compiled.
+    expect(existsSync(new URL(`${outDir}/native/icmp_echo.node`, root)), 'run `npm run build` first').toBe(true);
+    expect(runs(final).join('\n')).not.toMatch(/\b(fping|iputils-ping)\b/);
   });
 
   it('exposes the default metrics port and checks health with node against it', async () => {

@@ -160,6 +160,13 @@ describe('Kubernetes manifests', () => {
       expect(port?.containerPort).toBe(loaded.config.metrics.port);
       // The kubelet's SIGKILL must come after the daemon's own bounded shutdown.
       expect(d.spec?.template.spec?.terminationGracePeriodSeconds).toBeGreaterThan(loaded.config.shutdown.grace_seconds);
+      if (role !== 'worker') continue;
+      // A restricted pod runs the default native ICMP engine at the default concurrency; KEDA's
+      // target stays below what one worker takes at once (4 × concurrency / batch_size jobs).
+      expect([loaded.config.probes.icmp.engine, loaded.config.worker.concurrency]).toEqual(['native', 1000]);
+      const [scaled] = find<{ spec: { triggers: { metadata: { threshold: string } }[] } }>('ScaledObject');
+      const jobsAtOnce = (4 * loaded.config.worker.concurrency) / loaded.config.worker.batch_size;
+      expect(Number(scaled?.spec.triggers[0]?.metadata.threshold)).toBe(Math.floor(jobsAtOnce * 0.8));
     }
   });
 

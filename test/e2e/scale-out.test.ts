@@ -70,7 +70,8 @@ describe('scale-out: two worker processes on one Redis (built CLI)', () => {
     const config = writeConfig(
       daemonYaml(
         { inventoryUrl: fleet.inventory.url, prefix: PREFIX, snmpPort: fleet.snmpPort },
-        { schedule: { interval_seconds: 2, spread: 0.5 }, worker: { concurrency: 8, batch_size: 8 } },
+        // fping, whose wrapper logs every target: the witness of who probed what.
+        { schedule: { interval_seconds: 2, spread: 0.5 }, worker: { concurrency: 8, batch_size: 8 }, probes: { icmp: { engine: 'fping' } } },
       ),
     );
     const logs = [join(fakeBin, 'a.log'), join(fakeBin, 'b.log')];

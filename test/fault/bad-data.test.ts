@@ -149,7 +149,8 @@ beforeAll(async () => {
   const rows: unknown[] = [goodRows[0], ...BAD.map((b) => b.row), ...goodRows.slice(1)];
   inventory = await startTinyInventory(rows);
   const site = { inventoryUrl: inventory.url, prefix: 'fault-bad', snmpPort: (agents[0] as SnmpAgent).port };
-  const config = writeConfig(daemonYaml(site, { inventory: { page_size: 7, retries: 0 } }));
+  // The fping engine: its logged argv shows what would reach a binary (the native engine never execs one).
+  const config = writeConfig(daemonYaml(site, { inventory: { page_size: 7, retries: 0 }, probes: { icmp: { engine: 'fping' } } }));
   ({ daemon, metricsPort } = await runDaemon(config, {
     token: TOKEN,
     redisUrl: redis.url,

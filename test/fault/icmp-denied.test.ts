@@ -38,7 +38,9 @@ beforeAll(async () => {
     // Device 3 is Down in the inventory: it must stay Down, as devices 1 and 2 must stay Up.
     rows: (i) => ({ status: i !== 2 }),
     prefix: 'fault-icmp',
-    config: { probes: { up_when: 'icmp' } },
+    // The binary engines, whose fakes say "not permitted"; the native engine's refusal is in
+    // test/integration/native-icmp.test.ts (nobody outside ping_group_range).
+    config: { probes: { up_when: 'icmp', icmp: { engine: 'fping' } } },
     env: { PATH: `${fakeBin}:${process.env.PATH ?? '/usr/bin:/bin'}`, SNMP_COMMUNITY: COMMUNITY, LOG_LEVEL: 'debug' },
   });
   ({ inventory, daemon, metricsPort } = stack);

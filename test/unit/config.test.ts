@@ -291,16 +291,16 @@ describe('shipped config files', () => {
 });
 
 describe('probe engines', () => {
-  it('defaults to the batched engines and lets either kind go back to one process or socket per probe', async () => {
+  it('defaults to in-process ICMP sockets and the shared SNMP socket, and lets either kind go back to one process or socket per probe', async () => {
     const defaults = expectConfig(await load(undefined));
-    expect([defaults.probes.icmp.engine, defaults.probes.snmp.engine]).toEqual(['fping', 'shared']);
+    expect([defaults.probes.icmp.engine, defaults.probes.snmp.engine]).toEqual(['native', 'shared']);
     const chosen = expectConfig(await load('probes:\n  icmp: { engine: ping }\n  snmp: { engine: session-per-probe }\n'));
     expect([chosen.probes.icmp.engine, chosen.probes.snmp.engine]).toEqual(['ping', 'session-per-probe']);
   });
 
   it('names the key and the choices of an unknown engine', async () => {
     const problems = expectProblems(await load('probes:\n  icmp: { engine: nmap }\n  snmp: { engine: pooled }\n'));
-    expect(problemAt(problems, 'probes.icmp.engine')?.message).toMatch(/must be one of "ping", "fping" \(got "nmap"\)/);
+    expect(problemAt(problems, 'probes.icmp.engine')?.message).toMatch(/must be one of "native", "fping", "ping" \(got "nmap"\)/);
     expect(problemAt(problems, 'probes.snmp.engine')?.message).toMatch(/must be one of "session-per-probe", "shared" \(got "pooled"\)/);
   });
 });
