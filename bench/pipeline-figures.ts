@@ -43,6 +43,12 @@ export interface RunFigures {
   outcomesMeasured: Map<string, number>;
   /** UDP datagrams the host dropped for a full receive buffer in the measured window (SNMP requests or answers lost). */
   udpDrops: number;
+  /** Cycles skipped because the previous sweep still ran, over the whole run (warm-up included). */
+  skippedCycles: number;
+  /** Inventory requests per measured sweep and their mean latency, as text. */
+  inventoryRequests: string;
+  /** When every device had had its first check, counted from the daemons' start, as text. */
+  coverage: string;
 }
 
 const sum = (xs: Iterable<number>) => [...xs].reduce((a, b) => a + b, 0);
@@ -94,6 +100,17 @@ export function outcomeDelta(first: Boundary, last: Boundary): Map<string, numbe
 export function measuredSweeps(daemons: DaemonHandle[], cycleStarts: number[]): SweepLog[] {
   const all = daemons.flatMap((d) => d.sweeps);
   return cycleStarts.map((c) => all.find((s) => s.cycle === c) ?? { cycle: c, devices: NaN, enqueued: NaN, alreadyPending: NaN, durationMs: NaN });
+}
+
+/** Requests per sweep (list/detail) and the mean latency per endpoint kind the scheduler measured. */
+export function inventoryFigures(sweeps: SweepLog[], latency: Map<string, number>): string {
+  const perSweep = sweeps.map((s) => (s.requests ? `${s.requests.list}/${s.requests.detail}` : '-')).join(', ');
+  const mean = (endpoint: string) => {
+    const sum = latency.get(`inventory_prober_inventory_request_duration_seconds_sum{method="GET",endpoint="${endpoint}"}`) ?? NaN;
+    const count = latency.get(`inventory_prober_inventory_request_duration_seconds_count{method="GET",endpoint="${endpoint}"}`) ?? NaN;
+    return count > 0 ? `${((sum / count) * 1000).toFixed(0)} ms over ${count}` : '-';
+  };
+  return `list/detail requests per measured sweep ${perSweep}; mean latency list ${mean('list')}, detail ${mean('detail')}`;
 }
 
 /** Flip log time → PATCH arrival at the inventory, for the devices silenced mid-run. */

@@ -99,13 +99,15 @@ export interface BenchSettings {
   patchesPerSecond: number;
   perDevice: string;
   icmpCount: number;
+  pageConcurrency: number;
+  detailConcurrency: number;
 }
 
 /** Realistic probe settings (one ping unless BENCH_ICMP_COUNT says more, 1 s timeouts, no SNMP retry); down_after 1 so a silenced device flips within the cycle. */
 export function writeBenchConfig(s: BenchSettings): string {
   const engine = (name: string | undefined) => (name ? `, engine: ${name}` : '');
   const yaml = `
-inventory: { url: "${s.inventoryUrl}", page_size: 100 }
+inventory: { url: "${s.inventoryUrl}", page_size: 100, page_concurrency: ${s.pageConcurrency}, detail_concurrency: ${s.detailConcurrency} }
 redis: { prefix: ${PREFIX} }
 schedule: { interval_seconds: ${s.intervalSeconds}, spread: 0.8 }
 probes:

@@ -17,6 +17,9 @@ export interface SweepLog {
   enqueued: number;
   alreadyPending: number;
   durationMs: number;
+  pages?: number;
+  awaitingDetail?: number;
+  requests?: { list: number; detail: number };
 }
 
 export interface DaemonHandle {

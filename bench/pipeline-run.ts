@@ -9,12 +9,16 @@ import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { startInventoryServer } from '../src/demo/inventory-server.js';
 import { freePort, startRedis } from '../src/demo/redis-server.js';
-import { buildFleet, seedDetails, silence, writeBenchConfig, type BenchSettings } from './pipeline-fleet.js';
-import { checksPerCycle, cpuFigures, flipLatency, measuredSweeps, outcomeDelta, percentile, type Boundary, type RunFigures } from './pipeline-figures.js';
+import { buildFleet, PREFIX, seedDetails, silence, writeBenchConfig, type BenchSettings } from './pipeline-fleet.js';
+import { checksPerCycle, cpuFigures, flipLatency, inventoryFigures, measuredSweeps, outcomeDelta, percentile, type Boundary, type RunFigures } from './pipeline-figures.js';
 import { cpuOf, peakRssMb, scrape, spawnDaemon, stopChild, udpReceiveDrops, type DaemonHandle } from './pipeline-procs.js';
 
 export interface RunOptions extends Omit<BenchSettings, 'inventoryUrl' | 'upWhen'> {
   fleetSize: number;
+  inventoryLatencyMs: number;
+  listRows: 'spec' | 'full';
+  /** Nothing in the detail cache: the daemon fetches every device's detail. */
+  coldStart: boolean;
   /** Worker processes beside one scheduler process; 0 = a single `--role all` process. */
   workers: number;
   cycles: number;
@@ -36,17 +40,18 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
   const redis = await startRedis();
   o.track(redis.process);
   const daemons: DaemonHandle[] = [];
-  const inventory = await startInventoryServer({ token: TOKEN, devices: fleet.devices });
+  const inventory = await startInventoryServer({ token: TOKEN, devices: fleet.devices, listRows: o.listRows, getLatencyMs: o.inventoryLatencyMs });
   const client = new Redis(redis.url);
   try {
     const memoryBefore = await usedMemoryBytes(client);
-    await seedDetails(client, fleet.devices);
+    if (o.listRows === 'spec' && !o.coldStart) await seedDetails(client, fleet.devices);
     const config = writeBenchConfig({ ...o, inventoryUrl: inventory.url, upWhen: o.netns ? 'all' : 'snmp' });
     const env = { INVENTORY_TOKEN: TOKEN, REDIS_URL: redis.url, LOG_LEVEL: 'info' };
     const I = o.intervalSeconds * 1000;
     // Start just after a cycle boundary, so the warm-up cycle is a whole one and not a burst of overdue probes.
     const c0 = Math.ceil(Date.now() / I) * I;
-    o.log(`  fleet ${o.fleetSize} (${fleet.unreachable} unreachable, ${fleet.flipIds.length} to flip), details cached; daemons start at the next cycle boundary in ${((c0 - Date.now()) / 1000).toFixed(0)} s; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    const cache = o.listRows === 'full' ? 'no details needed' : o.coldStart ? 'detail cache empty' : 'details cached';
+    o.log(`  fleet ${o.fleetSize} (${fleet.unreachable} unreachable, ${fleet.flipIds.length} to flip), ${cache}; daemons start at the next cycle boundary in ${((c0 - Date.now()) / 1000).toFixed(0)} s; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     await sleepUntil(c0 + 100);
     const roles = o.workers === 0 ? [['all', 'all']] : [['scheduler', 'scheduler'], ...Array.from({ length: o.workers }, (_, i) => [`worker${i + 1}`, 'worker'])];
     for (const [label, role] of roles as [string, string][]) {
@@ -55,6 +60,7 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
       daemons.push(d);
     }
     const probing = daemons.filter((d) => d.label !== 'scheduler');
+    const coverage = watchCoverage(client, o.fleetSize, c0);
     // Quiet end of cycle k: every probe of cycle k should be done, none of cycle k+1 has started.
     const quiet = Math.min(0.1 * I, 5_000);
     const readAt = (k: number) => c0 + k * I - quiet;
@@ -89,6 +95,10 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
     const cycleStarts = Array.from({ length: o.cycles }, (_, i) => c0 + (i + 1) * I);
     const sweeps = measuredSweeps(daemons, cycleStarts);
     const cpu = cpuFigures(first, last, measured);
+    const ends = await Promise.all(daemons.map((d) => scrape(d.metricsPort)));
+    const skippedCycles = ends.reduce((n, s) => n + (s.values.get('inventory_prober_sweeps_total{result="skipped"}') ?? 0), 0);
+    const latency = new Map(ends.flatMap((s) => [...s.values]).filter(([k]) => k.startsWith('inventory_prober_inventory_request_duration_seconds_')));
+    const coverageText = coverage.stop();
     await Promise.all(daemons.map((d) => d.stop()));
     for (const d of daemons) for (const [msg, n] of d.problems) o.log(`    ${d.label} logged ${n}× ${msg}`);
     return {
@@ -109,6 +119,9 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
       scrape: scrapeTiming,
       outcomesMeasured: outcomeDelta(first, last),
       udpDrops: last.udpDrops - first.udpDrops,
+      skippedCycles,
+      inventoryRequests: inventoryFigures(sweeps, latency),
+      coverage: coverageText,
     };
   } finally {
     await Promise.all(daemons.map((d) => d.stop()));
@@ -147,7 +160,9 @@ async function readBoundary(probing: DaemonHandle[], all: DaemonHandle[], redisP
 function logCycle(o: RunOptions, boundaries: Boundary[], daemons: DaemonHandle[], cycleStart: number, k: number): void {
   const b = boundaries[boundaries.length - 1] as Boundary;
   const sweep = daemons.flatMap((d) => d.sweeps).find((s) => s.cycle === cycleStart);
-  const sweepText = sweep ? `sweep ${(sweep.durationMs / 1000).toFixed(1)} s, enqueued ${sweep.enqueued}, alreadyPending ${sweep.alreadyPending}` : 'no sweep logged';
+  const sweepText = sweep
+    ? `sweep ${(sweep.durationMs / 1000).toFixed(1)} s, enqueued ${sweep.enqueued}, alreadyPending ${sweep.alreadyPending}, awaiting detail ${sweep.awaitingDetail ?? '-'}, requests list/detail ${sweep.requests ? `${sweep.requests.list}/${sweep.requests.detail}` : '-'}`
+    : 'no sweep logged';
   if (boundaries.length === 1) return o.log(`  warm-up cycle: ${sweepText}`);
   const checks = checksPerCycle(boundaries.slice(-2))[0] ?? NaN;
   const outcomes = [...b.outcomes].map(([k2, v]) => `${k2} ${v - ((boundaries[boundaries.length - 2] as Boundary).outcomes.get(k2) ?? 0)}`).join(', ');
@@ -202,4 +217,35 @@ async function topSnapshot(): Promise<string> {
   } catch {
     return '    (top unavailable)';
   }
+}
+
+/**
+ * Polls how many devices have had a check (the per-device series hash gains a field at a
+ * device's first check) until all have; reports when, counted from the daemons' start.
+ */
+function watchCoverage(redis: Redis, fleetSize: number, startMs: number): { stop(): string } {
+  const marks: string[] = [];
+  let doneAtMs: number | undefined;
+  let nextMark = 0.25;
+  let stopped = false;
+  const loop = async () => {
+    while (!stopped && doneAtMs === undefined) {
+      const checked = await redis.hlen(`${PREFIX}:series`).catch(() => 0);
+      const at = Date.now();
+      while (checked >= nextMark * fleetSize && nextMark <= 1) {
+        marks.push(`${Math.round(nextMark * 100)}% at ${((at - startMs) / 1000).toFixed(0)} s`);
+        nextMark += 0.25;
+      }
+      if (checked >= fleetSize) doneAtMs = at;
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+  };
+  void loop();
+  return {
+    stop() {
+      stopped = true;
+      const when = doneAtMs === undefined ? 'not every device was checked during the run' : `every device checked within ${((doneAtMs - startMs) / 1000).toFixed(0)} s of the daemons' start`;
+      return `${when} (devices with a first check: ${marks.join(', ') || 'none'})`;
+    },
+  };
 }

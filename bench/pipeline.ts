@@ -15,6 +15,12 @@
  *        BENCH_INTERVAL=60  BENCH_CYCLES=3  BENCH_ICMP_ENGINE=native|fping|ping  BENCH_SNMP_ENGINE=session-per-probe|shared
  *        BENCH_CONCURRENCY=1000  BENCH_PATCHES_PER_SECOND=10  BENCH_PER_DEVICE=basic  BENCH_TOP=1 (top snapshot per run)
  *        BENCH_ICMP_COUNT=1 (echo requests per check; the daemon's default is 3)
+ *        BENCH_INVENTORY_LATENCY_MS=0 (added to every GET of the test inventory, list and detail)
+ *        BENCH_LIST_ROWS=spec (the spec's list rows, without management_ip/snmp_community: details
+ *          needed, seeded in the cache as a steady fleet has them) | full (rows carry both: no details)
+ *        BENCH_COLD_START=1 (spec rows, nothing cached: every detail is fetched while the fleet is
+ *          swept; prints when every device had its first check and how many cycles were skipped)
+ *        BENCH_PAGE_CONCURRENCY / BENCH_DETAIL_CONCURRENCY (default: the daemon's defaults)
  *        BENCH_UNPRIVILEGED=1: the daemons run as the hardened deployments run them (uid 65534,
  *          no capability, empty bounding set, no_new_privs), with net.ipv4.ping_group_range
  *          opened to group 65534 for the run and restored on exit (bench/unprivileged.ts)
@@ -40,6 +46,11 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY || 1000);
 const PATCHES_PER_SECOND = Number(process.env.BENCH_PATCHES_PER_SECOND || DEFAULTS.reporter.patches_per_second);
 const PER_DEVICE = process.env.BENCH_PER_DEVICE || DEFAULTS.metrics.per_device;
 const ICMP_COUNT = Number(process.env.BENCH_ICMP_COUNT || 1);
+const INVENTORY_LATENCY_MS = Number(process.env.BENCH_INVENTORY_LATENCY_MS || 0);
+const COLD_START = process.env.BENCH_COLD_START === '1';
+const LIST_ROWS = process.env.BENCH_LIST_ROWS === 'full' && !COLD_START ? 'full' : 'spec';
+const PAGE_CONCURRENCY = Number(process.env.BENCH_PAGE_CONCURRENCY || DEFAULTS.inventory.page_concurrency);
+const DETAIL_CONCURRENCY = Number(process.env.BENCH_DETAIL_CONCURRENCY || DEFAULTS.inventory.detail_concurrency);
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const children = new Set<ChildProcess>();
@@ -82,6 +93,8 @@ const COLUMNS: [string, (r: RunFigures) => string][] = [
   ['interval s', (r) => String(r.intervalSeconds)],
   ['probes/s', (r) => f(r.probesPerSecond, 1)],
   ['once/cycle', (r) => (r.exactlyOnce ? 'yes' : 'NO')],
+  ['sweep s max', (r) => f(Math.max(...r.sweepSeconds), 1)],
+  ['skipped', (r) => String(r.skippedCycles)],
   ['daemon cpu s/1k', (r) => f(r.daemonCpuPer1k, 3)],
   ['ping/fping s/1k', (r) => f(r.childCpuPer1k, 3)],
   ['redis cpu s/1k', (r) => f(r.redisCpuPer1k, 3)],
@@ -106,6 +119,7 @@ function details(r: RunFigures): string {
     `    checks per cycle ${r.checksPerCycle.join(', ')} (${outcomes}); sweep alreadyPending ${r.alreadyPending.join(', ')}; sweep seconds ${r.sweepSeconds.map((s) => f(s, 1)).join(', ')}`,
     `    CPU over ${r.cycles} cycles (with reaped ping/fping children): ${perProcess}; SNMP agent (simulator) ${f(r.agentCpuPer1k, 3)} s/1k`,
     `    flips: ${r.flips.flipped}/${r.flips.expected} flipped Down, ${r.flips.patched} PATCHed; UDP datagrams dropped for a full receive buffer (host-wide): ${r.udpDrops}`,
+    `    inventory: ${r.inventoryRequests}; sweeps skipped ${r.skippedCycles}; ${r.coverage}`,
   ].join('\n');
 }
 
@@ -114,6 +128,7 @@ async function main(): Promise<void> {
   const defaults = DEFAULTS.probes;
   log(`engines: icmp ${ICMP_ENGINE ?? `${defaults.icmp.engine} (default)`}, snmp ${SNMP_ENGINE ?? `${defaults.snmp.engine} (default)`}; worker.concurrency ${CONCURRENCY}; patches_per_second ${PATCHES_PER_SECOND}; per_device metrics ${PER_DEVICE}`);
   log(`probes: icmp count ${ICMP_COUNT} timeout 1000 ms, snmp v2c timeout 1000 ms retries 0, up_when all, down_after 1; page_size 100, spread 0.8`);
+  log(`inventory: ${INVENTORY_LATENCY_MS} ms added to every GET; list rows ${LIST_ROWS}${LIST_ROWS === 'spec' ? (COLD_START ? ', detail cache empty (cold start)' : ', details cached') : ''}; page_concurrency ${PAGE_CONCURRENCY}, detail_concurrency ${DETAIL_CONCURRENCY}`);
   log(`fleets ${FLEETS.join(', ')} × workers ${WORKERS.join(', ')}; interval ${INTERVAL_SECONDS} s; 1 warm-up + ${CYCLES} measured cycles each`);
   if (process.env.BENCH_UNPRIVILEGED === '1') {
     cleanups.push(openPingGroupRangeForNobody());
@@ -149,6 +164,11 @@ async function main(): Promise<void> {
       patchesPerSecond: PATCHES_PER_SECOND,
       perDevice: PER_DEVICE,
       icmpCount: ICMP_COUNT,
+      inventoryLatencyMs: INVENTORY_LATENCY_MS,
+      listRows: LIST_ROWS,
+      coldStart: COLD_START,
+      pageConcurrency: PAGE_CONCURRENCY,
+      detailConcurrency: DETAIL_CONCURRENCY,
       netns,
       agentPid: agent.pid,
       top: process.env.BENCH_TOP === '1',

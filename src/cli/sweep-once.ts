@@ -1,7 +1,7 @@
 import type { Config } from '../config/types.js';
 import { InventoryClient } from '../inventory/client.js';
 import type { Device } from '../inventory/device.js';
-import { createInventoryHttp } from '../inventory/http.js';
+import { createInventoryHttp, inventoryHttpSettings } from '../inventory/http.js';
 import { usableProbes } from '../probes/icmp-engine.js';
 import { checkBudgetMs, checkDevice, type DeviceCheck } from '../worker/check-device.js';
 import { DetailsCache } from '../inventory/details.js';
@@ -21,7 +21,7 @@ const CONCURRENCY = 32;
  */
 export async function sweepOnce(config: Config, opts: SweepOnceOptions): Promise<number> {
   const out = opts.out ?? process.stdout;
-  const http = createInventoryHttp({ url: config.inventory.url, token: config.inventory.token, timeoutMs: config.inventory.timeout_ms, retries: config.inventory.retries });
+  const http = createInventoryHttp(inventoryHttpSettings(config.inventory));
   const inventory = new InventoryClient(http);
   const probes = await usableProbes(config);
   const details = new DetailsCache({ inventory, concurrency: config.inventory.detail_concurrency });
@@ -29,7 +29,12 @@ export async function sweepOnce(config: Config, opts: SweepOnceOptions): Promise
   let patched = 0;
   let failed = 0;
   try {
-    for await (const page of inventory.listDevices({ pageSize: config.inventory.page_size, filters: config.inventory.filters })) {
+    for await (const page of inventory.listDevices({ pageSize: config.inventory.page_size, filters: config.inventory.filters, concurrency: config.inventory.page_concurrency })) {
+      if (!page.ok) {
+        rows.push([`page at offset ${page.offset}`, '-', '-', '-', 'failed', '-', `not read: ${page.error.message}`]);
+        failed++;
+        continue;
+      }
       for (const bad of page.invalid) rows.push([String(bad.id ?? '?'), '-', '-', '-', 'invalid', '-', `skipped: ${bad.reason}`]);
       const devices = await details.enrich(page.devices, page.rows);
       const checks = await mapLimit(devices, CONCURRENCY, (d) => checkDevice(d, probes, config, Date.now, AbortSignal.timeout(checkBudgetMs(config))));
@@ -51,6 +56,7 @@ export async function sweepOnce(config: Config, opts: SweepOnceOptions): Promise
       }
     }
   } finally {
+    details.close();
     await Promise.all(Object.values(probes).map((p) => p.close?.()));
     await http.close();
   }

@@ -57,6 +57,7 @@ function readDraft(r: Reader, options: ValidateOptions) {
       filters: { organization: r.idList('inventory.filters.organization'), type: r.idList('inventory.filters.type') },
       timeout_ms: r.int('inventory.timeout_ms', 1),
       retries: r.int('inventory.retries', 0, 100),
+      page_concurrency: r.int('inventory.page_concurrency', 1, 1000),
       detail_concurrency: r.int('inventory.detail_concurrency', 1, 1000),
     },
     redis: readRedis(r),

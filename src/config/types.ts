@@ -67,6 +67,7 @@ export interface Config {
     filters: { organization: number[]; type: number[] };
     timeout_ms: number;
     retries: number;
+    page_concurrency: number;
     detail_concurrency: number;
   };
   redis: RedisConfig;

@@ -58,8 +58,19 @@ export function detailRow(d: FakeDevice): Record<string, unknown> {
   return row;
 }
 
+/** A list row that also carries the detail-only fields (null when the device has none). */
+export function fullListRow(d: FakeDevice): Record<string, unknown> {
+  return { ...listRow(d), management_ip: d.management_ip ?? null, snmp_community: d.snmp_community ?? null };
+}
+
 /** GET /inventory_device/: filters, limit/offset, and `next`/`previous` links as in the spec. */
-export function listDevices(devices: FakeDevice[], query: URLSearchParams, listUrl: string, allowedOrganizations?: number[]): Reply {
+export function listDevices(
+  devices: FakeDevice[],
+  query: URLSearchParams,
+  listUrl: string,
+  allowedOrganizations?: number[],
+  row: (d: FakeDevice) => Record<string, unknown> = listRow,
+): Reply {
   const errors: Record<string, string[]> = {};
   const int = (key: string, fallback: number): number => {
     const raw = query.get(key);
@@ -101,7 +112,7 @@ export function listDevices(devices: FakeDevice[], query: URLSearchParams, listU
       count: matching.length,
       next: offset + limit < matching.length ? link(offset + limit) : null,
       previous: offset > 0 ? link(Math.max(0, offset - limit)) : null,
-      results: matching.slice(offset, offset + limit).map(listRow),
+      results: matching.slice(offset, offset + limit).map(row),
     },
   };
 }

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { detailRow, listDevices, patchDevice, type FakeDevice, type Reply } from './fake-inventory.js';
+import { detailRow, fullListRow, listDevices, listRow, patchDevice, type FakeDevice, type Reply } from './fake-inventory.js';
 
 export type { FakeDevice } from './fake-inventory.js';
 
@@ -30,6 +30,14 @@ export interface InventoryServerOptions {
   /** When set, a list filtered by another organization gets 403, as a scoped token would. */
   allowedOrganizations?: number[];
   now?: () => number;
+  /**
+   * `spec` (default): list rows as the spec shows them, without management_ip and snmp_community,
+   * so the prober needs each device's detail. `full`: list rows carry both, as some inventories'
+   * serializers do, and no detail is needed.
+   */
+  listRows?: 'spec' | 'full';
+  /** Added to every GET before it is answered, as a real inventory's database and serializer take (the bench's BENCH_INVENTORY_LATENCY_MS). */
+  getLatencyMs?: number;
 }
 
 export interface InventoryServer {
@@ -41,6 +49,10 @@ export interface InventoryServer {
   /** Every request received, in order. */
   log: RecordedRequest[];
   readonly requests: number;
+  /** Requests being answered now, per endpoint kind: list, detail, patch. */
+  readonly inFlight: Record<string, number>;
+  /** Most requests answered at the same time so far, per endpoint kind; tests may reset it. */
+  maxInFlight: Record<string, number>;
   setFault(fault: Fault | null): void;
   close(): Promise<void>;
 }
@@ -59,6 +71,7 @@ export async function startInventoryServer(opts: InventoryServerOptions): Promis
   const timers = new Set<NodeJS.Timeout>();
   let fault: Fault | null = null;
   let origin = '';
+  const byId = new DeviceIndex();
 
   const state: InventoryServer = {
     url: '',
@@ -68,6 +81,8 @@ export async function startInventoryServer(opts: InventoryServerOptions): Promis
     get requests() {
       return state.log.length;
     },
+    inFlight: {},
+    maxInFlight: {},
     setFault(f) {
       fault = f ? { ...f } : null;
     },
@@ -100,11 +115,11 @@ export async function startInventoryServer(opts: InventoryServerOptions): Promis
     }
     const url = new URL(req.url ?? '/', origin);
     if (LIST.test(url.pathname) && req.method === 'GET') {
-      return listDevices(state.devices, url.searchParams, `${origin}${BASE}/inventory_device/`, opts.allowedOrganizations);
+      return listDevices(state.devices, url.searchParams, `${origin}${BASE}/inventory_device/`, opts.allowedOrganizations, opts.listRows === 'full' ? fullListRow : listRow);
     }
     const match = DETAIL.exec(url.pathname);
     if (!match || (req.method !== 'GET' && req.method !== 'PATCH')) return { status: 404, body: { detail: 'Not found.' } };
-    const device = state.devices.find((d) => d.id === Number(match[1]));
+    const device = byId.find(state.devices, Number(match[1]));
     if (!device) return { status: 404, body: { detail: 'Not found.' } };
     if (req.method === 'GET') return { status: 200, body: detailRow(device) };
 
@@ -114,7 +129,20 @@ export async function startInventoryServer(opts: InventoryServerOptions): Promis
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    state.log.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization });
+    const method = req.method ?? '';
+    const kind = method === 'PATCH' ? 'patch' : LIST.test((req.url ?? '').split('?')[0] ?? '') ? 'list' : 'detail';
+    const inFlight = state.inFlight;
+    inFlight[kind] = (inFlight[kind] ?? 0) + 1;
+    state.maxInFlight[kind] = Math.max(state.maxInFlight[kind] ?? 0, inFlight[kind]);
+    // 'finish' (handed to the OS) comes before the client can answer with its next request; 'close' covers a dropped one.
+    let counted = true;
+    const done = () => {
+      if (counted) inFlight[kind] = (inFlight[kind] ?? 1) - 1;
+      counted = false;
+    };
+    res.once('finish', done).once('close', done);
+    state.log.push({ method, url: req.url ?? '', authorization: req.headers.authorization });
+    if (method === 'GET' && opts.getLatencyMs) await pause(opts.getLatencyMs);
     let active = takeFault(req);
     if (active?.kind === 'delay') {
       await pause(active.ms);
@@ -182,5 +210,24 @@ function parseJson(text: string): unknown {
     return JSON.parse(text) as unknown;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Finds a device by id without scanning the store: a cold start of 100,000 devices asks for
+ * 100,000 details. Tests edit the store in place, so a stale position is noticed and the index
+ * rebuilt.
+ */
+class DeviceIndex {
+  private positions = new Map<number, number>();
+
+  find(devices: FakeDevice[], id: number): FakeDevice | undefined {
+    const at = this.positions.get(id);
+    if (at !== undefined && devices[at]?.id === id) return devices[at];
+    this.positions = new Map();
+    // The first of two rows with one id wins, as a scan would find it.
+    for (let i = devices.length - 1; i >= 0; i--) this.positions.set((devices[i] as FakeDevice).id, i);
+    const again = this.positions.get(id);
+    return again === undefined ? undefined : devices[again];
   }
 }

@@ -77,5 +77,10 @@ function flipTable(flips: FlipRecord[]): string {
 
 function sweepFigures(s: Record<string, number> | undefined): string {
   if (!s) return '<p id="sweep-none">No sweep completed yet.</p>';
-  return `<p id="sweep">${when(s.atMs ?? 0)}: ${plural(s.devices ?? 0, 'device')} on ${plural(s.pages ?? 0, 'page')} in ${s.durationMs ?? 0} ms; ${plural(s.enqueued ?? 0, 'probe')} enqueued, ${s.alreadyPending ?? 0} already pending, ${plural(s.invalid ?? 0, 'invalid record')} skipped.</p>`;
+  return `<p id="sweep">${when(s.atMs ?? 0)}: ${plural(s.devices ?? 0, 'device')} on ${plural(s.pages ?? 0, 'page')} in ${s.durationMs ?? 0} ms; ${plural(s.enqueued ?? 0, 'probe')} enqueued, ${s.alreadyPending ?? 0} already pending, ${plural(s.invalid ?? 0, 'invalid record')} skipped.${awaiting(s.awaitingDetail ?? 0)}</p>`;
+}
+
+/** A cold start or a bulk edit in the inventory: devices listed but not probed until their detail arrives. */
+function awaiting(n: number): string {
+  return n > 0 ? ` ${plural(n, 'device')} awaiting ${n === 1 ? 'its' : 'their'} detail (not probed this cycle).` : '';
 }

@@ -1,6 +1,7 @@
 import type { Device } from './device.js';
 import { MalformedPageError, MalformedResponseError } from './errors.js';
 import type { InventoryHttp } from './http.js';
+import { pageConcurrently, type ListingFilter, type PagerFailure } from './pager.js';
 import { parseDevice, parsePage, rowIdentity, type RowIdentity } from './parse.js';
 
 export interface InventoryFilters {
@@ -11,6 +12,8 @@ export interface InventoryFilters {
 export interface ListOptions {
   pageSize: number;
   filters: InventoryFilters;
+  /** Pages in flight at once (inventory.page_concurrency); 1 reads them one after another. */
+  concurrency?: number;
   signal?: AbortSignal;
 }
 
@@ -22,10 +25,15 @@ export interface InvalidRow extends RowIdentity {
 }
 
 export interface InventoryPage {
+  ok: true;
   /** Offset of this page inside its listing (one listing per filter combination). */
   offset: number;
   /** The listing's total as the server reported it on this page. */
   count: number;
+  /** The total its listing's first page reported, from which the offsets were planned. */
+  listingCount: number;
+  /** The listing moved while it was read (see PagerPage): this sweep may have missed rows. */
+  countChanged: boolean;
   /** Valid devices not already yielded by this call. */
   devices: Device[];
   invalid: InvalidRow[];
@@ -37,8 +45,11 @@ export interface InventoryPage {
   duplicates: number;
   /** The page's raw rows, for DetailsCache.enrich (it needs to see which fields the list lacked). */
   rows: unknown[];
-  filter: { organization?: number; type?: number };
+  filter: ListingFilter;
 }
+
+/** A page that failed on its own (malformed, or a transient error past its retries); the others went on. */
+export type PageFailure = PagerFailure;
 
 /**
  * The inventory API in the prober's terms: pages of validated devices, one device's detail,
@@ -52,34 +63,31 @@ export class InventoryClient {
    * integer each, and a Django-style backend given a repeated parameter silently keeps only one
    * value, so a list of ids becomes one paged listing per (organization, type) combination; an
    * empty list means "no filter". A device belongs to one organization and one type, so the
-   * listings are disjoint, and one Set of ids per call also absorbs rows that reappear on the
-   * next page when the list shifts under us.
+   * listings are disjoint, and one Set of ids per call also absorbs rows that reappear on
+   * another page when the list shifts under us, whichever page arrives first.
    *
-   * Offsets are computed here, never taken from `next`: following a server-supplied URL could
-   * carry the token to another origin. A listing ends when offset reaches `count` or a page
-   * comes back empty, so neither a shrinking list nor a lying `count` can loop forever.
+   * Pages come concurrently and in no particular order (see pageConcurrently): offsets are
+   * computed from each listing's first `count`, never taken from `next`, which could carry the
+   * token to another origin. A page that fails on its own is yielded as a PageFailure; a
+   * failure every page would share (401, 403, 400, redirect, abort) is thrown.
    */
-  async *listDevices(opts: ListOptions): AsyncGenerator<InventoryPage> {
+  async *listDevices(opts: ListOptions): AsyncGenerator<InventoryPage | PageFailure> {
     const seen: Seen = new Map();
-    for (const filter of filterCombinations(opts.filters)) {
-      yield* this.listOne(opts, filter, seen);
-    }
-  }
-
-  private async *listOne(opts: ListOptions, filter: InventoryPage['filter'], seen: Seen): AsyncGenerator<InventoryPage> {
-    for (let offset = 0; ; ) {
-      const body = await this.getPage(listPath(opts.pageSize, offset, filter), offset, opts.signal);
-      const page = parsePage(body, offset, opts.pageSize);
-      if (page.rows.length === 0) return;
-      yield { offset, count: page.count, ...splitRows(page.rows, seen), rows: page.rows, filter };
-      offset += page.rows.length;
-      if (offset >= page.count) return;
+    const pages = pageConcurrently({
+      filters: filterCombinations(opts.filters),
+      pageSize: opts.pageSize,
+      concurrency: Math.max(1, opts.concurrency ?? 1),
+      signal: opts.signal,
+      fetchPage: async (filter, offset, signal) => parsePage(await this.getPage(listPath(opts.pageSize, offset, filter), offset, signal), offset, opts.pageSize),
+    });
+    for await (const page of pages) {
+      yield page.ok ? { ...page, ...splitRows(page.rows, seen) } : page;
     }
   }
 
   private async getPage(path: string, offset: number, signal?: AbortSignal): Promise<unknown> {
     try {
-      return await this.http.getJson(path, signal);
+      return await this.http.getJson(path, signal, 'list');
     } catch (err) {
       if (err instanceof MalformedResponseError) throw new MalformedPageError(offset, err.problem, { cause: err });
       throw err;
@@ -88,12 +96,17 @@ export class InventoryClient {
 
   /** The detail record (`GET /inventory_device/{id}/`), unparsed: it carries management_ip and snmp_community. */
   async getDevice(id: number, signal?: AbortSignal): Promise<unknown> {
-    return this.http.getJson(devicePath(id), signal);
+    return this.http.getJson(devicePath(id), signal, 'detail');
   }
 
   /** Writes an absolute status, so a repeated write is harmless. Throws InventoryHttpError unless 2xx. */
   async patchStatus(id: number, status: boolean): Promise<void> {
     await this.http.patchJson(devicePath(id), { status });
+  }
+
+  /** Requests started so far, per endpoint kind: a sweep reports its own share. */
+  requestsStarted() {
+    return this.http.requestsStarted();
   }
 
   close(): Promise<void> {
@@ -125,7 +138,7 @@ function splitRows(rows: unknown[], seen: Seen): Pick<InventoryPage, 'devices' |
   return { devices, invalid, duplicates };
 }
 
-export function filterCombinations(filters: InventoryFilters): InventoryPage['filter'][] {
+export function filterCombinations(filters: InventoryFilters): ListingFilter[] {
   const orgs: (number | undefined)[] = filters.organization.length ? [...new Set(filters.organization)] : [undefined];
   const types: (number | undefined)[] = filters.type.length ? [...new Set(filters.type)] : [undefined];
   return orgs.flatMap((organization) =>
@@ -136,7 +149,7 @@ export function filterCombinations(filters: InventoryFilters): InventoryPage['fi
   );
 }
 
-function listPath(limit: number, offset: number, filter: InventoryPage['filter']): string {
+function listPath(limit: number, offset: number, filter: ListingFilter): string {
   const query = new URLSearchParams({ limit: String(limit), offset: String(offset) });
   if (filter.organization !== undefined) query.set('organization', String(filter.organization));
   if (filter.type !== undefined) query.set('type', String(filter.type));

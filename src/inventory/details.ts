@@ -1,7 +1,9 @@
 import type { Redis } from 'ioredis';
+import { DEFAULTS } from '../config/defaults.js';
 import { redisKeys } from '../redis/keys.js';
 import { ProberError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { DetailFetcher } from './detail-fetcher.js';
 import type { Device } from './device.js';
 import { isObject, parseCommunity } from './parse.js';
 import { validateTarget } from './target.js';
@@ -12,7 +14,7 @@ export interface DetailsCacheOptions {
   /** Same prefix as every other prober key (entries: redisKeys.deviceDetail). */
   prefix?: string;
   inventory: { getDevice(id: number, signal?: AbortSignal): Promise<unknown> };
-  /** Detail requests in flight at once (inventory.detail_concurrency). */
+  /** Detail requests in flight at once (inventory.detail_concurrency); they run beside the sweeps. */
   concurrency?: number;
   /** Lifetime of an entry: devices that left the inventory stop costing memory. */
   ttlSeconds?: number;
@@ -27,41 +29,77 @@ interface Detail {
 
 const FIELDS = ['updated_at', 'management_ip', 'snmp_community'] as const;
 
+/** What `lookup` gives the sweep: devices to probe now, and the rest as their details arrive. */
+export interface DetailLookup {
+  /** Cached or not needed: probe these now. */
+  ready: Device[];
+  /**
+   * One per device whose detail is being fetched: resolves to the device with its detail (or,
+   * if the fetch failed, as the list row has it), or undefined if fetching was stopped.
+   */
+  fetching: Promise<Device | undefined>[];
+}
+
+/** A failed fetch: keep the list's hostname and the default community. */
+const NO_DETAIL: Detail = { managementIp: '', community: '' };
+
 /**
  * The spec's list rows carry only `hostname`; `management_ip` and `snmp_community` are on the
  * detail endpoint. Fetching one detail per device per cycle would multiply the API load by the
  * fleet size, so details are cached in Redis keyed by the list row's `updated_at`: a steady
  * fleet costs one pipelined HMGET per page and zero detail requests.
  *
- * Devices are parsed from the list row first (so every row is validated the same way), then
- * enriched here. A failed detail fetch keeps the list's hostname and the default community:
- * a missing detail must not stop the sweep. Known limit: a row whose list `hostname` is unsafe
- * was already rejected by parseDevice, even if its detail's `management_ip` would be fine.
- * A row without `updated_at` can't be checked for freshness: its entry is trusted until the TTL.
+ * Misses are fetched beside the sweep (DetailFetcher), never inside it: `lookup` answers from
+ * the cache at once and queues the rest, so a cold start or a bulk edit of `updated_at` costs
+ * detail requests, not sweep time. Devices are parsed from the list row first (so every row is
+ * validated the same way), then enriched here. A failed detail fetch keeps the list's hostname
+ * and the default community: a missing detail must not stop the sweep. Known limit: a row whose
+ * list `hostname` is unsafe was already rejected by parseDevice, even if its detail's
+ * `management_ip` would be fine. A row without `updated_at` can't be checked for freshness:
+ * its entry is trusted until the TTL.
  */
 export class DetailsCache {
-  private readonly concurrency: number;
   private readonly ttlSeconds: number;
+  private readonly fetcher: DetailFetcher<Detail>;
 
   constructor(private readonly opts: DetailsCacheOptions) {
-    this.concurrency = Math.max(1, opts.concurrency ?? 8);
     this.ttlSeconds = opts.ttlSeconds ?? 7 * 24 * 3600;
+    this.fetcher = new DetailFetcher({ concurrency: Math.max(1, opts.concurrency ?? DEFAULTS.inventory.detail_concurrency), fetch: (d, signal) => this.fetchOne(d, signal) });
   }
 
-  /** Returns `devices` with target and community taken from the detail where the list lacked them. */
-  async enrich(devices: Device[], rows: unknown[], signal?: AbortSignal): Promise<Device[]> {
+  /** Details queued or being fetched, for this sweep or an earlier one. */
+  get fetchesPending(): number {
+    return this.fetcher.pending;
+  }
+
+  /** Splits a page's devices into those ready to probe and those whose detail is on its way. */
+  async lookup(devices: Device[], rows: unknown[]): Promise<DetailLookup> {
     const lacking = idsLackingDetail(rows);
     const needy = devices.filter((d) => lacking.has(d.id));
-    if (needy.length === 0) return devices;
-
+    if (needy.length === 0) return { ready: devices, fetching: [] };
     const cached = await this.readCached(needy);
-    const misses = needy.filter((d) => !cached.has(d.id));
-    const fetched = await this.fetchAll(misses, signal);
-    const details = new Map([...cached, ...fetched]);
-    return devices.map((d) => {
-      const detail = details.get(d.id);
-      return detail ? applyDetail(d, detail) : d;
-    });
+    const ready: Device[] = [];
+    const fetching: Promise<Device | undefined>[] = [];
+    for (const d of devices) {
+      const detail = cached.get(d.id);
+      if (!lacking.has(d.id)) ready.push(d);
+      else if (detail) ready.push(applyDetail(d, detail));
+      else fetching.push(this.fetcher.request(d).then((fetched) => (fetched ? applyDetail(d, fetched) : undefined)));
+    }
+    return { ready, fetching };
+  }
+
+  /** Returns `devices` with target and community taken from the detail, waiting for every fetch (`sweep --once`). */
+  async enrich(devices: Device[], rows: unknown[]): Promise<Device[]> {
+    const { ready, fetching } = await this.lookup(devices, rows);
+    const fetched = (await Promise.all(fetching)).filter((d): d is Device => d !== undefined);
+    const byId = new Map([...ready, ...fetched].map((d) => [d.id, d]));
+    return devices.map((d) => byId.get(d.id) ?? d);
+  }
+
+  /** Stops fetching (shutdown); requests in flight are aborted. */
+  close(): void {
+    this.fetcher.close();
   }
 
   private key(id: number): string {
@@ -84,31 +122,23 @@ export class DetailsCache {
     return hits;
   }
 
-  private async fetchAll(devices: Device[], signal?: AbortSignal): Promise<Map<number, Detail>> {
-    const fetched = new Map<number, Detail>();
-    const queue = [...devices];
-    const worker = async () => {
-      for (let d = queue.shift(); d && !signal?.aborted; d = queue.shift()) {
-        const detail = await this.fetchOne(d, signal);
-        if (detail) fetched.set(d.id, detail);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, devices.length) }, worker));
-    if (fetched.size > 0) await this.store(devices, fetched);
-    return fetched;
-  }
-
-  private async fetchOne(device: Device, signal?: AbortSignal): Promise<Detail | undefined> {
+  /** Undefined only when fetching was stopped; a failure gives NO_DETAIL and is not cached, so the next sweep retries. */
+  private async fetchOne(device: Device, signal: AbortSignal): Promise<Detail | undefined> {
+    let detail: Detail;
     try {
-      const raw = await this.opts.inventory.getDevice(device.id, signal);
-      return this.validate(device.id, raw);
+      detail = this.validate(device.id, await this.opts.inventory.getDevice(device.id, signal));
     } catch (err) {
+      if (signal.aborted) return undefined;
       this.opts.logger?.debug(
         { component: 'details', deviceId: device.id, kind: err instanceof ProberError ? err.kind : undefined, err },
         'device detail unavailable; using the list hostname and the default community',
       );
-      return undefined;
+      return NO_DETAIL;
     }
+    await this.store(device, detail).catch((err: Error) =>
+      this.opts.logger?.debug({ component: 'details', deviceId: device.id, err: err.message }, 'device detail not cached; it is fetched again next sweep'),
+    );
+    return detail;
   }
 
   /** Keeps only values that are safe to use; a bad one falls back to the list's, loudly. */
@@ -126,17 +156,15 @@ export class DetailsCache {
     return { managementIp, community: community.ok ? (community.value ?? '') : '' };
   }
 
-  private async store(devices: Device[], fetched: Map<number, Detail>): Promise<void> {
+  private async store(device: Device, detail: Detail): Promise<void> {
     if (!this.opts.redis) return;
-    const pipeline = this.opts.redis.pipeline();
-    for (const d of devices) {
-      const detail = fetched.get(d.id);
-      if (!detail) continue;
-      // The list row's updated_at, not the detail's: next cycle compares against the list.
-      pipeline.hset(this.key(d.id), { updated_at: d.updatedAt ?? '', management_ip: detail.managementIp, snmp_community: detail.community });
-      pipeline.expire(this.key(d.id), this.ttlSeconds);
-    }
-    await pipeline.exec();
+    const key = this.key(device.id);
+    // The list row's updated_at, not the detail's: next cycle compares against the list.
+    await this.opts.redis
+      .multi()
+      .hset(key, { updated_at: device.updatedAt ?? '', management_ip: detail.managementIp, snmp_community: detail.community })
+      .expire(key, this.ttlSeconds)
+      .exec();
   }
 }
 

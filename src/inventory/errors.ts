@@ -123,7 +123,7 @@ export class MalformedResponseError extends InventoryError {
   }
 }
 
-/** A list page whose shape breaks the spec; the sweep stops rather than guess. */
+/** A list page whose shape breaks the spec: that page is not read (never retried); the sweep reads the others and retires nothing. */
 export class MalformedPageError extends InventoryError {
   readonly kind = 'malformed_page';
   readonly retryable = false;

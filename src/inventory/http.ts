@@ -1,7 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Counter, Histogram } from 'prom-client';
+import type { Counter, Gauge, Histogram } from 'prom-client';
 import { Pool, type Dispatcher } from 'undici';
 import type { Secret } from '../config/secret.js';
+import { DEFAULTS } from '../config/defaults.js';
+import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import {
   InventoryError,
@@ -10,12 +12,15 @@ import {
   MalformedResponseError,
   type InventoryNetworkErrorKind,
 } from './errors.js';
+import { RequestGate, type Endpoint } from './gate.js';
 
 export interface InventoryHttp {
-  /** GET `<base path><pathAndQuery>` and parse the JSON body. */
-  getJson(pathAndQuery: string, signal?: AbortSignal): Promise<unknown>;
+  /** GET `<base path><pathAndQuery>` and parse the JSON body; `endpoint` picks the bound and the metric series. */
+  getJson(pathAndQuery: string, signal?: AbortSignal, endpoint?: Endpoint): Promise<unknown>;
   /** PATCH a JSON body; resolves on 2xx, throws InventoryHttpError otherwise. */
   patchJson(path: string, body: unknown, signal?: AbortSignal): Promise<{ status: number }>;
+  /** Requests started so far, per endpoint kind (retries included). */
+  requestsStarted(): Readonly<Record<Endpoint, number>>;
   close(): Promise<void>;
 }
 
@@ -24,8 +29,9 @@ export interface InventoryHttp {
  * Declared here, not imported, because metrics/ sits above inventory/ in the layering.
  */
 export interface InventoryRequestMetrics {
-  inventoryRequestsTotal: Counter<'method' | 'code'>;
-  inventoryRequestDurationSeconds: Histogram<'method'>;
+  inventoryRequestsTotal: Counter<'method' | 'endpoint' | 'code'>;
+  inventoryRequestDurationSeconds: Histogram<'method' | 'endpoint'>;
+  inventoryRequestsInFlight: Gauge<'endpoint'>;
 }
 
 export interface InventoryHttpOptions {
@@ -48,13 +54,35 @@ export interface InventoryHttpOptions {
   maxRetryAfterMs?: number;
   baseBackoffMs?: number;
   maxBackoffMs?: number;
-  connections?: number;
+  /**
+   * Requests in flight at once per endpoint kind (list: inventory.page_concurrency, detail:
+   * inventory.detail_concurrency); the Pool opens as many connections as they add up to.
+   */
+  concurrency?: Partial<Record<Endpoint, number>>;
+}
+
+const DEFAULT_CONCURRENCY: Record<Endpoint, number> = {
+  list: DEFAULTS.inventory.page_concurrency,
+  detail: DEFAULTS.inventory.detail_concurrency,
+  // The reporter paces PATCHes itself (reporter.patches_per_second); this only caps a burst.
+  patch: 16,
+};
+
+/** What the `inventory` section of the config says about talking to the API. */
+export function inventoryHttpSettings(inventory: Config['inventory']): Pick<InventoryHttpOptions, 'url' | 'token' | 'timeoutMs' | 'retries' | 'concurrency'> {
+  return {
+    url: inventory.url,
+    token: inventory.token,
+    timeoutMs: inventory.timeout_ms,
+    retries: inventory.retries,
+    concurrency: { list: inventory.page_concurrency, detail: inventory.detail_concurrency },
+  };
 }
 
 /** No inventory page is anywhere near this; a bigger body is a broken server or proxy. */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
-const defaultSleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, { signal }).catch(() => undefined);
+const defaultSleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, { signal, ref: false }).catch(() => undefined);
 
 /**
  * The one door to the inventory API. A Pool pinned to the configured origin keeps sockets alive
@@ -65,13 +93,15 @@ export function createInventoryHttp(opts: InventoryHttpOptions): InventoryHttp {
   const base = new URL(opts.url);
   const origin = base.origin;
   const prefix = base.pathname.replace(/\/+$/, '');
+  const limits = { ...DEFAULT_CONCURRENCY, ...opts.concurrency };
   const dispatcher =
     opts.dispatcher ??
-    new Pool(origin, { connections: opts.connections ?? 16, connectTimeout: opts.timeoutMs, maxResponseSize: MAX_BODY_BYTES });
+    new Pool(origin, { connections: limits.list + limits.detail + limits.patch, connectTimeout: opts.timeoutMs, maxResponseSize: MAX_BODY_BYTES });
   const log = opts.logger?.child({ component: 'inventory-http' });
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
   const now = opts.now ?? Date.now;
+  const gate = new RequestGate({ limits, sleep, now, onInFlight: (endpoint, n) => opts.metrics?.inventoryRequestsInFlight.set({ endpoint }, n) });
   const backoff = { baseMs: opts.baseBackoffMs ?? 250, maxMs: opts.maxBackoffMs ?? 10_000 };
 
   const headers = (json: boolean): Record<string, string> => ({
@@ -80,10 +110,20 @@ export function createInventoryHttp(opts: InventoryHttpOptions): InventoryHttp {
     ...(opts.token ? { authorization: `Bearer ${opts.token.reveal()}` } : {}),
   });
 
-  async function attempt(method: 'GET' | 'PATCH', path: string, body: string | undefined, signal?: AbortSignal) {
+  async function attempt(endpoint: Endpoint, method: 'GET' | 'PATCH', path: string, body: string | undefined, signal?: AbortSignal) {
+    try {
+      return await gate.run(endpoint, signal, () => attemptNow(endpoint, method, path, body, signal));
+    } catch (err) {
+      if (err instanceof InventoryError) throw err;
+      // Only an abort ends a wait for the gate.
+      throw new InventoryNetworkError('aborted', method, path, { cause: err });
+    }
+  }
+
+  async function attemptNow(endpoint: Endpoint, method: 'GET' | 'PATCH', path: string, body: string | undefined, signal?: AbortSignal) {
     const timeout = AbortSignal.timeout(opts.timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    const stopTimer = opts.metrics?.inventoryRequestDurationSeconds.startTimer({ method });
+    const stopTimer = opts.metrics?.inventoryRequestDurationSeconds.startTimer({ method, endpoint });
     let code = 'network';
     let phase: 'headers' | 'body' = 'headers';
     try {
@@ -117,29 +157,32 @@ export function createInventoryHttp(opts: InventoryHttpOptions): InventoryHttp {
       code = wrapped.kind;
       throw wrapped;
     } finally {
-      opts.metrics?.inventoryRequestsTotal.inc({ method, code });
+      opts.metrics?.inventoryRequestsTotal.inc({ method, endpoint, code });
       stopTimer?.();
     }
   }
 
-  async function send(method: 'GET' | 'PATCH', pathAndQuery: string, body: string | undefined, signal?: AbortSignal) {
+  async function send(endpoint: Endpoint, method: 'GET' | 'PATCH', pathAndQuery: string, body: string | undefined, signal?: AbortSignal) {
     const path = prefix + pathAndQuery;
     for (let n = 0; ; n++) {
       try {
-        return await attempt(method, path, body, signal);
+        return await attempt(endpoint, method, path, body, signal);
       } catch (err) {
         if (!(err instanceof InventoryError) || !err.retryable || n >= opts.retries || signal?.aborted) throw err;
         const retryAfterMs = err instanceof InventoryHttpError ? err.retryAfterMs : undefined;
         const delayMs = retryAfterMs ?? backoffDelayMs(n, backoff.baseMs, backoff.maxMs, random);
         log?.debug({ method, path, kind: err.kind, retry: n + 1, delayMs }, 'inventory request failed; retrying');
-        await sleep(delayMs, signal);
+        // The server itself pushed back: every request of this process waits, not only this one.
+        // A network error may be this one request's bad luck, so only it waits.
+        if (err instanceof InventoryHttpError) gate.slowDown(delayMs);
+        else await sleep(delayMs, signal);
       }
     }
   }
 
   return {
-    async getJson(pathAndQuery, signal) {
-      const { text } = await send('GET', pathAndQuery, undefined, signal);
+    async getJson(pathAndQuery, signal, endpoint = 'list') {
+      const { text } = await send(endpoint, 'GET', pathAndQuery, undefined, signal);
       try {
         return JSON.parse(text) as unknown;
       } catch (err) {
@@ -148,9 +191,10 @@ export function createInventoryHttp(opts: InventoryHttpOptions): InventoryHttp {
       }
     },
     async patchJson(path, body, signal) {
-      const { status } = await send('PATCH', path, JSON.stringify(body), signal);
+      const { status } = await send('patch', 'PATCH', path, JSON.stringify(body), signal);
       return { status };
     },
+    requestsStarted: () => gate.requestsStarted,
     async close() {
       if (!opts.dispatcher) await dispatcher.close();
     },

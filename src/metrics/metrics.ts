@@ -16,8 +16,14 @@ export class Metrics {
   readonly invalidDevices: Gauge;
   readonly invalidDevicesTotal: Counter<'reason'>;
 
-  readonly inventoryRequestsTotal: Counter<'method' | 'code'>;
-  readonly inventoryRequestDurationSeconds: Histogram<'method'>;
+  readonly sweepCycleRatio: Histogram;
+  readonly sweepInventoryRequests: Gauge<'endpoint'>;
+  readonly sweepDevicesAwaitingDetail: Gauge;
+  readonly devicesAwaitingDetailTotal: Counter;
+
+  readonly inventoryRequestsTotal: Counter<'method' | 'endpoint' | 'code'>;
+  readonly inventoryRequestDurationSeconds: Histogram<'method' | 'endpoint'>;
+  readonly inventoryRequestsInFlight: Gauge<'endpoint'>;
 
   readonly probesTotal: Counter<'probe' | 'outcome'>;
   readonly probeDurationSeconds: Histogram<'probe' | 'outcome'>;
@@ -78,17 +84,45 @@ export class Metrics {
       labelNames: ['reason'],
       registers: r,
     });
+    this.sweepCycleRatio = new Histogram({
+      name: `${P}sweep_cycle_ratio`,
+      help: 'Duration of each sweep as a share of its cycle: past 1 the next cycle is skipped (InventoryProberSweepOverrun).',
+      buckets: [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.5, 2],
+      registers: r,
+    });
+    this.sweepInventoryRequests = new Gauge({
+      name: `${P}sweep_inventory_requests`,
+      help: 'Inventory requests started during the last sweep (retries included), by endpoint kind: list, detail.',
+      labelNames: ['endpoint'],
+      registers: r,
+    });
+    this.sweepDevicesAwaitingDetail = new Gauge({
+      name: `${P}sweep_devices_awaiting_detail`,
+      help: 'Devices the last sweep listed but did not probe because their detail (management_ip, snmp_community) had not arrived yet.',
+      registers: r,
+    });
+    this.devicesAwaitingDetailTotal = new Counter({
+      name: `${P}devices_awaiting_detail_total`,
+      help: 'Device checks skipped for a cycle because the device\'s detail had not arrived by the end of that sweep.',
+      registers: r,
+    });
     this.inventoryRequestsTotal = new Counter({
       name: `${P}inventory_requests_total`,
-      help: 'HTTP requests to the inventory API by method and status code (or error kind when no response).',
-      labelNames: ['method', 'code'],
+      help: 'HTTP requests to the inventory API by method, endpoint kind (list, detail, patch) and status code (or error kind when no response).',
+      labelNames: ['method', 'endpoint', 'code'],
       registers: r,
     });
     this.inventoryRequestDurationSeconds = new Histogram({
       name: `${P}inventory_request_duration_seconds`,
-      help: 'Latency of inventory API requests.',
-      labelNames: ['method'],
+      help: 'Latency of inventory API requests (one attempt, first byte sent to last byte read), by endpoint kind: list, detail, patch.',
+      labelNames: ['method', 'endpoint'],
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: r,
+    });
+    this.inventoryRequestsInFlight = new Gauge({
+      name: `${P}inventory_requests_in_flight`,
+      help: 'Inventory requests in flight now, by endpoint kind; never above inventory.page_concurrency (list) / inventory.detail_concurrency (detail).',
+      labelNames: ['endpoint'],
       registers: r,
     });
     this.probesTotal = new Counter({

@@ -1,7 +1,7 @@
 import { InventoryClient } from '../inventory/client.js';
 import { DeviceCommunities } from '../inventory/communities.js';
 import { DetailsCache } from '../inventory/details.js';
-import { createInventoryHttp } from '../inventory/http.js';
+import { createInventoryHttp, inventoryHttpSettings } from '../inventory/http.js';
 import { GroupCoverage } from '../queue/group-coverage.js';
 import { pendingByGroup } from '../queue/pending-probes.js';
 import type { ProbeQueues } from '../queue/probe-queues.js';
@@ -14,14 +14,7 @@ import type { RoleContext, RunningRole } from './types.js';
 export function startSchedulerRole(ctx: RoleContext, queues: ProbeQueues): RunningRole {
   const { config, logger, metrics, redis, now } = ctx;
   const log = logger.child({ component: 'scheduler' });
-  const http = createInventoryHttp({
-    url: config.inventory.url,
-    token: config.inventory.token,
-    timeoutMs: config.inventory.timeout_ms,
-    retries: config.inventory.retries,
-    metrics,
-    logger: log,
-  });
+  const http = createInventoryHttp({ ...inventoryHttpSettings(config.inventory), metrics, logger: log });
   const inventory = new InventoryClient(http);
   const details = new DetailsCache({ redis, prefix: config.redis.prefix, inventory, concurrency: config.inventory.detail_concurrency, logger: log });
   const prefix = config.redis.prefix;
@@ -33,5 +26,13 @@ export function startSchedulerRole(ctx: RoleContext, queues: ProbeQueues): Runni
   const lock = new CycleLock(redis, config.redis.prefix, ctx.owner);
   const scheduler = new Scheduler({ lock, now, metrics, logger: log, sweep }, { intervalSeconds: config.schedule.interval_seconds, cron: config.schedule.cron });
   scheduler.start();
-  return { running: () => true, stop: () => scheduler.stop(), close: () => http.close() };
+  return {
+    running: () => true,
+    stop: async () => {
+      // Detail fetches outlive sweeps: stop them with the scheduler, not with the HTTP pool.
+      details.close();
+      await scheduler.stop();
+    },
+    close: () => http.close(),
+  };
 }

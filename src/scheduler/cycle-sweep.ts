@@ -15,7 +15,7 @@ import type { StatusStore } from '../status/store.js';
 import { FleetMembership } from './fleet-membership.js';
 import { GroupDispatch } from './group-dispatch.js';
 import { routedGroups } from './routing.js';
-import { BoundedSet, runSweep, type SweepPage, type SweepSummary } from './sweep.js';
+import { BoundedSet, runSweep, SweepIncompleteError, type SweepSummary } from './sweep.js';
 
 export interface CycleSweepDeps {
   config: Config;
@@ -42,6 +42,13 @@ export interface CycleSweepDeps {
 const STALE_CLAIM_CYCLES = 3;
 
 /**
+ * The share of the cycle after which a sweep stops waiting for details in flight (they go on,
+ * and the next sweep finds them cached): the sweep ends inside its cycle, so a cold start never
+ * makes the next cycle skip.
+ */
+export const DETAIL_WAIT_SHARE = 0.75;
+
+/**
  * One cycle's sweep, end to end: page the inventory, fill in details, enqueue probes, and once
  * every page was read, retire the devices the inventory no longer lists.
  */
@@ -50,30 +57,37 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
   const prefix = config.redis.prefix;
   const membership = new FleetMembership(redis, prefix);
   const warned = new BoundedSet();
-  const pages = async function* (signal: AbortSignal): AsyncIterable<SweepPage> {
-    for await (const page of inventory.listDevices({ pageSize: config.inventory.page_size, filters: config.inventory.filters, signal })) {
-      yield { ...page, devices: await details.enrich(page.devices, page.rows, signal) };
-    }
-  };
+  const pages = (signal: AbortSignal) =>
+    inventory.listDevices({ pageSize: config.inventory.page_size, filters: config.inventory.filters, concurrency: config.inventory.page_concurrency, signal });
   return async (cycle, intervalMs, signal) => {
     const batcher = new GroupDispatch(
       { rules: config.routing.rules, queues: deps.queues, pending: deps.pending, coverage: deps.coverage, communities: deps.communities, staleClaimMs: STALE_CLAIM_CYCLES * intervalMs },
       { cycleStartMs: cycle, intervalMs, spread: config.schedule.spread, batchSize: config.worker.batch_size },
     );
-    const dispatch = async (devices: Device[], observedAtMs: number) => {
-      await membership.add(cycle, devices.map((d) => d.id));
-      return batcher.add(devices, observedAtMs, now());
+    const requestsBefore = inventory.requestsStarted();
+    const sweepDeps = {
+      pages,
+      listed: (ids: number[]) => membership.add(cycle, ids),
+      details: (devices: Device[], rows: unknown[]) => details.lookup(devices, rows),
+      dispatch: (devices: Device[], observedAtMs: number) => batcher.add(devices, observedAtMs, now()),
+      flush: () => batcher.flush(now()),
+      detailDeadlineMs: cycle + intervalMs * DETAIL_WAIT_SHARE,
+      now,
+      metrics: deps.metrics,
+      logger: deps.logger,
+      warned,
     };
-    const flush = () => batcher.flush(now());
     let summary: SweepSummary;
     try {
-      summary = await runSweep({ pages, dispatch, flush, now, metrics: deps.metrics, logger: deps.logger, warned }, cycle, signal);
+      summary = await runSweep(sweepDeps, cycle, signal);
       // A sweep cut short by shutdown did not see every device: it must not retire any.
       if (signal.aborted) throw new Error('sweep interrupted by shutdown');
     } catch (err) {
+      if (err instanceof SweepIncompleteError) countRequests(deps, err.summary, requestsBefore);
       await membership.discard(cycle).catch(() => {});
       throw err;
     }
+    countRequests(deps, summary, requestsBefore);
     // A list that moved under the sweep may have shifted live devices past it: keep the last complete membership.
     if (summary.countChanges > 0) await membership.discard(cycle);
     else await retire(deps, await membership.commit(cycle));
@@ -81,6 +95,13 @@ export function createCycleSweep(deps: CycleSweepDeps): (cycle: number, interval
     await deps.coverage.writeSummary({ atMs: now(), groups: batcher.groups() });
     return summary;
   };
+}
+
+/** The sweep's own share of inventory requests (detail fetches it queued may still be running). */
+function countRequests(deps: CycleSweepDeps, summary: SweepSummary, before: Readonly<Record<'list' | 'detail', number>>): void {
+  const after = deps.inventory.requestsStarted();
+  summary.requests = { list: after.list - before.list, detail: after.detail - before.detail };
+  for (const endpoint of ['list', 'detail'] as const) deps.metrics.sweepInventoryRequests.set({ endpoint }, summary.requests[endpoint]);
 }
 
 async function retire(deps: CycleSweepDeps, removed: string[]): Promise<void> {

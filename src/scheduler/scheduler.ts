@@ -3,7 +3,7 @@ import { ProberError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { RUNNING_RENEW_MS, type CycleLock } from './cycle-lock.js';
-import type { SweepSummary } from './sweep.js';
+import { SweepIncompleteError, type SweepSummary } from './sweep.js';
 
 export interface Cadence {
   /** Fixed interval: cycles start at wall-clock multiples of it, the same on every replica. */
@@ -79,28 +79,41 @@ export class Scheduler {
     const { metrics, logger } = this.deps;
     const keepAlive = setInterval(() => void this.deps.lock.extend().catch(() => {}), RUNNING_RENEW_MS);
     const endTimer = metrics.sweepDurationSeconds.startTimer();
+    const startedMs = this.deps.now();
+    // The share of its cycle a sweep took: near 1, the next cycle is skipped (InventoryProberSweepOverrun).
+    const ended = () => {
+      endTimer();
+      metrics.sweepCycleRatio.observe((this.deps.now() - startedMs) / intervalMs);
+    };
     try {
       const summary = await this.deps.sweep(cycle, intervalMs, this.abort.signal);
-      endTimer();
+      ended();
       metrics.sweepsTotal.inc({ result: 'ok' });
-      for (const result of ['enqueued', 'alreadyPending', 'invalid'] as const) {
-        metrics.sweepDevices.set({ result: result === 'alreadyPending' ? 'already_pending' : result }, summary[result]);
-      }
-      metrics.invalidDevices.set(summary.invalid);
+      this.recordFigures(summary);
       logger.info({ ...summary }, 'sweep done');
     } catch (err) {
-      endTimer();
+      ended();
       if (this.abort.signal.aborted) {
         // Shutdown, not a fault: the devices not yet queued are swept by the next cycle's sweep.
         logger.info({ cycle }, 'sweep stopped: shutting down');
         return;
       }
       metrics.sweepsTotal.inc({ result: 'failed' });
-      logger.error({ cycle, kind: err instanceof ProberError ? err.kind : undefined, err }, 'sweep failed; no device changed because of it');
+      // Pages that failed alone: the rest was read and probed, and its figures are worth keeping.
+      const summary = err instanceof SweepIncompleteError ? err.summary : undefined;
+      if (summary) this.recordFigures(summary);
+      logger.error({ ...summary, cycle, kind: err instanceof ProberError ? err.kind : undefined, err }, 'sweep failed; no device changed because of it');
     } finally {
       clearInterval(keepAlive);
       await this.deps.lock.release().catch(() => {});
     }
+  }
+
+  private recordFigures(summary: SweepSummary): void {
+    for (const result of ['enqueued', 'alreadyPending', 'invalid'] as const) {
+      this.deps.metrics.sweepDevices.set({ result: result === 'alreadyPending' ? 'already_pending' : result }, summary[result]);
+    }
+    this.deps.metrics.invalidDevices.set(summary.invalid);
   }
 
   private currentCycle(): { cycle: number; intervalMs: number } {

@@ -237,7 +237,11 @@ describe('Kubernetes manifests', () => {
     const registry = new Metrics(new Registry()).registry;
     // Per-device families are rendered from Redis, not registered: take their names from the renderer.
     const rendered = await renderDeviceSeries((async function* () {})(), 'full');
-    const exported = (name: string) => registry.getSingleMetric(name) !== undefined || rendered.parts.join('').includes(`# TYPE ${name} `);
+    const histogram = (name: string) => {
+      const base = name.replace(/_(bucket|count|sum)$/, '');
+      return base !== name && registry.getSingleMetric(base)?.constructor.name === 'Histogram';
+    };
+    const exported = (name: string) => registry.getSingleMetric(name) !== undefined || histogram(name) || rendered.parts.join('').includes(`# TYPE ${name} `);
     const names = queries.flatMap((q) => q.match(/\binventory_prober_[a-z_]+/g) ?? []);
     expect(names).toContain('inventory_prober_last_sweep_success_timestamp_seconds');
     for (const name of names) expect(exported(name), name).toBe(true);

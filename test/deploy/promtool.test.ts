@@ -34,7 +34,10 @@ function promtool(...args: string[]) {
 /** Every metric name the daemon can export: the registry's own, plus the per-device families. */
 async function exportedNames(): Promise<Set<string>> {
   const metrics = new Metrics(new Registry());
-  const names = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
+  const families = await metrics.registry.getMetricsAsJSON();
+  const names = new Set(families.map((m) => m.name));
+  // A histogram is queried through its series: name_bucket, name_count, name_sum.
+  for (const m of families) if (String(m.type) === 'histogram') for (const suffix of ['_bucket', '_count', '_sum']) names.add(m.name + suffix);
   const down: DeviceSeries = { id: 1, n: 'd', o: 'o', t: 't', s: 0, c: 0, r: 'both', i: 0, p: 1, rtt: 0.001, up: 5 };
   async function* batches() {
     yield [down];
@@ -90,6 +93,7 @@ describe('Prometheus alert rules (deploy/prometheus)', () => {
         'InventoryDeviceDown',
         'InventoryDeviceFlapping',
         'InventoryProberSweepStale',
+        'InventoryProberSweepOverrun',
         'InventoryProberAbsent',
         'InventoryProberProbeBacklog',
         'InventoryProberInventoryErrors',

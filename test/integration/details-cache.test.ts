@@ -52,6 +52,7 @@ const detailRequests = () => inventory.log.filter((r) => r.method === 'GET' && /
 async function sweep(cache: DetailsCache): Promise<Map<number, Device>> {
   const devices = new Map<number, Device>();
   for await (const page of client.listDevices({ pageSize: 2, filters: { organization: [], type: [] } })) {
+    if (!page.ok) throw page.error;
     for (const d of await cache.enrich(page.devices, page.rows)) devices.set(d.id, d);
   }
   return devices;

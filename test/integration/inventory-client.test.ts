@@ -37,10 +37,14 @@ async function setup(devices: FakeDevice[], http: Partial<InventoryHttpOptions> 
   return { inventory, client, sleeps, metrics };
 }
 
-async function readAll(client: InventoryClient, pageSize = 7, filters = { organization: [] as number[], type: [] as number[] }) {
+/** Every page in offset order; the first page that failed on its own is thrown. */
+async function readAll(client: InventoryClient, pageSize = 7, filters = { organization: [] as number[], type: [] as number[] }, concurrency = 1) {
   const pages: InventoryPage[] = [];
-  for await (const page of client.listDevices({ pageSize, filters })) pages.push(page);
-  return pages;
+  for await (const page of client.listDevices({ pageSize, filters, concurrency })) {
+    if (!page.ok) throw page.error;
+    pages.push(page);
+  }
+  return pages.sort((a, b) => a.offset - b.offset);
 }
 
 async function failure(promise: Promise<unknown>): Promise<unknown> {
@@ -50,6 +54,19 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
     },
     (err: unknown) => err,
   );
+}
+
+/** Runs `hook` once, as the server receives the first list request whose URL contains `match`. */
+function onListRequest(inventory: InventoryServer, match: string, hook: () => void): void {
+  const push = inventory.log.push.bind(inventory.log);
+  let done = false;
+  inventory.log.push = (...items) => {
+    if (!done && items.some((r) => r.url.includes('/inventory_device/?') && r.url.includes(match))) {
+      done = true;
+      hook();
+    }
+    return push(...items);
+  };
 }
 
 const listRequests = (s: InventoryServer) => s.log.filter((r) => r.url.includes('/inventory_device/?')).map((r) => new URL(r.url, 'http://x').searchParams);
@@ -98,19 +115,16 @@ describe('listing devices page by page', () => {
     expect(listRequests(inventory).map((q) => [q.get('organization'), q.get('type')])).toEqual([['1', '5'], ['2', '5']]);
   });
 
-  it('yields a device once when the list shifts and it reappears on the next page', async () => {
+  it('yields a device once when the list shifts and it reappears on the next page, and reads the rows pushed past the planned end', async () => {
     const { inventory, client } = await setup(fakeFleet(14, 10));
-    const seen: number[] = [];
-    let duplicates = 0;
-    for await (const page of client.listDevices({ pageSize: 7, filters: { organization: [], type: [] } })) {
-      seen.push(...page.devices.map((d) => d.id));
-      duplicates += page.duplicates;
-      // A device added mid-sweep with a lower id pushes every later row one place down.
-      if (page.offset === 0) inventory.devices.push(fakeDevice(1));
-    }
+    // A device added mid-sweep with a lower id pushes every later row one place down.
+    onListRequest(inventory, 'offset=7', () => inventory.devices.push(fakeDevice(1)));
+    const pages = await readAll(client, 7);
+    const seen = pages.flatMap((p) => p.devices.map((d) => d.id));
     expect(seen).toEqual(Array.from({ length: 14 }, (_, i) => i + 10));
-    expect(new Set(seen).size).toBe(seen.length);
-    expect(duplicates).toBe(1);
+    expect(pages.reduce((n, p) => n + p.duplicates, 0)).toBe(1);
+    // The count grew from 14 to 15: the page at 7 says so, and offset 14 (23, shifted there) was read too.
+    expect(pages.map((p) => [p.offset, p.count, p.listingCount, p.countChanged])).toEqual([[0, 14, 14, false], [7, 15, 14, true], [14, 15, 14, true]]);
   });
 
   it('reports malformed rows as invalid with their id, name and place on the page, and still yields the good ones', async () => {
@@ -278,21 +292,18 @@ async function readAllWithSignal(client: InventoryClient, signal: AbortSignal) {
 }
 
 describe('malformed answers', () => {
-  it('a page that is not JSON is a MalformedPageError naming the offset, not retried', async () => {
-    const { inventory, client } = await setup(fakeFleet(10));
-    let pages = 0;
-    const err = await failure(
-      (async () => {
-        for await (const _page of client.listDevices({ pageSize: 7, filters: { organization: [], type: [] } })) {
-          pages++;
-          inventory.setFault({ kind: 'malformed' });
-        }
-      })(),
-    );
-    expect(pages).toBe(1);
-    expect(err).toBeInstanceOf(MalformedPageError);
-    expect(err).toMatchObject({ offset: 7, retryable: false });
-    expect(inventory.requests).toBe(2);
+  it('a page that is not JSON fails alone: a MalformedPageError naming the offset, not retried, and the other pages are read', async () => {
+    const { inventory, client } = await setup(fakeFleet(21));
+    inventory.setFault({ kind: 'malformed', path: 'offset=7' });
+    const items = [];
+    for await (const item of client.listDevices({ pageSize: 7, filters: { organization: [], type: [] }, concurrency: 4 })) items.push(item);
+    const failed = items.filter((i) => !i.ok);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.error).toBeInstanceOf(MalformedPageError);
+    expect(failed[0]?.error).toMatchObject({ offset: 7, retryable: false });
+    const read = items.flatMap((i) => (i.ok ? i.devices.map((d) => d.id) : [])).sort((a, b) => a - b);
+    expect(read).toEqual([...Array.from({ length: 7 }, (_, i) => i + 1), ...Array.from({ length: 7 }, (_, i) => i + 15)]);
+    expect(inventory.requests).toBe(3);
   });
 });
 

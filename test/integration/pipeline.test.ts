@@ -88,7 +88,10 @@ async function startPipeline(opts: { devices?: number; patchesPerSecond?: number
     /** What the sweep reads: every device on the inventory's pages, as parsed. */
     async read(): Promise<Device[]> {
       const devices: Device[] = [];
-      for await (const page of client.listDevices({ pageSize: 100, filters: config.inventory.filters })) devices.push(...page.devices);
+      for await (const page of client.listDevices({ pageSize: 100, filters: config.inventory.filters })) {
+        if (!page.ok) throw page.error;
+        devices.push(...page.devices);
+      }
       return devices;
     },
     /** Enqueues one cycle's probes as one job (no phase delay) observed at `observedAtMs`. */

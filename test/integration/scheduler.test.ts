@@ -53,7 +53,7 @@ function cluster(names: string[]) {
     const sweep = async (cycle: number): Promise<SweepSummary> => {
       sweeps.push({ replica: name, cycle });
       await gate;
-      return { cycle, pages: 1, devices: 0, enqueued: 0, alreadyPending: 0, invalid: 0, countChanges: 0, durationMs: 0 };
+      return { cycle, pages: 1, devices: 0, enqueued: 0, alreadyPending: 0, invalid: 0, countChanges: 0, failedPages: 0, awaitingDetail: 0, requests: { list: 1, detail: 0 }, durationMs: 0 };
     };
     const scheduler = new Scheduler(
       { lock: new CycleLock(redis, prefix, name), sweep, now: () => clock.ms, metrics, logger },
