@@ -3,6 +3,7 @@ import { MalformedPageError, MalformedResponseError } from './errors.js';
 import type { InventoryHttp } from './http.js';
 import { pageConcurrently, type ListingFilter, type PagerFailure } from './pager.js';
 import { parseDevice, parsePage, rowIdentity, type RowIdentity } from './parse.js';
+import { SeenRows } from './seen-rows.js';
 
 export interface InventoryFilters {
   organization: number[];
@@ -72,7 +73,7 @@ export class InventoryClient {
    * failure every page would share (401, 403, 400, redirect, abort) is thrown.
    */
   async *listDevices(opts: ListOptions): AsyncGenerator<InventoryPage | PageFailure> {
-    const seen: Seen = new Map();
+    const seen = new SeenRows();
     const pages = pageConcurrently({
       filters: filterCombinations(opts.filters),
       pageSize: opts.pageSize,
@@ -114,25 +115,22 @@ export class InventoryClient {
   }
 }
 
-/** Ids yielded so far in one listDevices call, with the yielded device as JSON to tell a repeat from an impostor. */
-type Seen = Map<number, string>;
+const DUPLICATE_ID = 'duplicate_id: another row with this id and different data was already read; only the first is probed';
 
-function splitRows(rows: unknown[], seen: Seen): Pick<InventoryPage, 'devices' | 'invalid' | 'duplicates'> {
+function splitRows(rows: unknown[], seen: SeenRows): Pick<InventoryPage, 'devices' | 'invalid' | 'duplicates'> {
   const devices: Device[] = [];
   const invalid: InventoryPage['invalid'] = [];
   let duplicates = 0;
-  for (const [index, row] of rows.entries()) {
+  for (let index = 0; index < rows.length; index++) {
+    const row = rows[index];
     const parsed = parseDevice(row);
     if (!parsed.ok) {
       invalid.push({ ...(parsed.id === undefined ? {} : { id: parsed.id }), reason: parsed.reason, ...rowIdentity(row), index });
-    } else if (seen.get(parsed.device.id) === JSON.stringify(parsed.device)) {
-      duplicates++;
-    } else if (seen.has(parsed.device.id)) {
-      const reason = 'duplicate_id: another row with this id and different data was already read; only the first is probed';
-      invalid.push({ id: parsed.device.id, reason, ...rowIdentity(row), index });
     } else {
-      seen.set(parsed.device.id, JSON.stringify(parsed.device));
-      devices.push(parsed.device);
+      const sighting = seen.see(parsed.device);
+      if (sighting === 'new') devices.push(parsed.device);
+      else if (sighting === 'same') duplicates++;
+      else invalid.push({ id: parsed.device.id, reason: DUPLICATE_ID, ...rowIdentity(row), index });
     }
   }
   return { devices, invalid, duplicates };

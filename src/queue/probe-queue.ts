@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import type { Device } from '../inventory/device.js';
+import type { Device, DeviceWithoutCommunity } from '../inventory/device.js';
 import type { DeviceToCheck, ProbeJobData, QueuedCheck } from './jobs.js';
 import type { PendingProbes } from './pending-probes.js';
 
@@ -57,7 +57,15 @@ export async function enqueueProbeBatch(target: ProbeBatchTarget, devices: Devic
   return { added: mine.length, alreadyPending: devices.length - mine.length };
 }
 
-function withoutCommunity({ device, ...check }: DeviceToCheck): QueuedCheck {
-  const { snmpCommunity: _secret, ...rest } = device;
-  return { ...check, device: rest };
+/**
+ * Every field but the community, named one by one: a new required Device field fails the build
+ * until it is added here, and a literal is several times cheaper per device
+ * than rest-spreading two objects.
+ */
+function withoutCommunity(check: DeviceToCheck): QueuedCheck {
+  const d = check.device;
+  const device: DeviceWithoutCommunity = {
+    id: d.id, name: d.name, target: d.target, organization: d.organization, type: d.type, inventoryStatus: d.inventoryStatus, updatedAt: d.updatedAt,
+  };
+  return check.quorum ? { device, observedAtMs: check.observedAtMs, quorum: check.quorum } : { device, observedAtMs: check.observedAtMs };
 }
