@@ -27,10 +27,12 @@ export class DeviceCommunities {
       if (d.snmpCommunity === undefined) none.push(String(d.id));
       else own[String(d.id)] = d.snmpCommunity;
     }
-    await Promise.all([
-      Object.keys(own).length > 0 ? this.redis.hset(this.key, own) : undefined,
-      none.length > 0 ? this.redis.hdel(this.key, ...none) : undefined,
-    ]);
+    // One write to Redis for both, as a pipeline: a sweep calls this once per probe job.
+    const pipeline = this.redis.pipeline();
+    if (Object.keys(own).length > 0) pipeline.hset(this.key, own);
+    if (none.length > 0) pipeline.hdel(this.key, ...none);
+    if (pipeline.length === 0) return;
+    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
   }
 
   /** The own communities of those of these devices that have one. */

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { DEFAULTS } from '../config/defaults.js';
 import { redisKeys } from '../redis/keys.js';
+import { LuaScript } from '../redis/lua-script.js';
+import { READ_DETAILS } from '../redis/scripts.js';
 import { ProberError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { DetailFetcher } from './detail-fetcher.js';
@@ -28,6 +30,7 @@ interface Detail {
 }
 
 const FIELDS = ['updated_at', 'management_ip', 'snmp_community'] as const;
+const readDetails = new LuaScript(READ_DETAILS);
 
 /** What `lookup` gives the sweep: devices to probe now, and the rest as their details arrive. */
 export interface DetailLookup {
@@ -47,7 +50,7 @@ const NO_DETAIL: Detail = { managementIp: '', community: '' };
  * The spec's list rows carry only `hostname`; `management_ip` and `snmp_community` are on the
  * detail endpoint. Fetching one detail per device per cycle would multiply the API load by the
  * fleet size, so details are cached in Redis keyed by the list row's `updated_at`: a steady
- * fleet costs one pipelined HMGET per page and zero detail requests.
+ * fleet costs one script call (READ_DETAILS) per page and zero detail requests.
  *
  * Misses are fetched beside the sweep (DetailFetcher), never inside it: `lookup` answers from
  * the cache at once and queues the rest, so a cold start or a bulk edit of `updated_at` costs
@@ -108,16 +111,14 @@ export class DetailsCache {
 
   private async readCached(devices: Device[]): Promise<Map<number, Detail>> {
     if (!this.opts.redis) return new Map();
-    const pipeline = this.opts.redis.pipeline();
-    for (const d of devices) pipeline.hmget(this.key(d.id), ...FIELDS);
-    const replies = (await pipeline.exec()) ?? [];
+    const keys = devices.map((d) => this.key(d.id));
+    const values = (await readDetails.run(this.opts.redis, keys, FIELDS)) as (string | null)[];
     const hits = new Map<number, Detail>();
     devices.forEach((d, i) => {
-      const [err, values] = replies[i] ?? [null, null];
-      if (err || !Array.isArray(values)) return;
-      const [updatedAt, managementIp, community] = values as (string | null)[];
+      const at = i * FIELDS.length;
+      const updatedAt = values[at] ?? null;
       if (updatedAt === null || updatedAt !== (d.updatedAt ?? '')) return;
-      hits.set(d.id, { managementIp: managementIp ?? '', community: community ?? '' });
+      hits.set(d.id, { managementIp: values[at + 1] ?? '', community: values[at + 2] ?? '' });
     });
     return hits;
   }

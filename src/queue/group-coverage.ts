@@ -1,6 +1,9 @@
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../redis/keys.js';
+import { LuaScript } from '../redis/lua-script.js';
 import { NOTE_GROUP_QUEUED } from '../redis/scripts.js';
+
+const noteGroupQueued = new LuaScript(NOTE_GROUP_QUEUED);
 
 /** One group's figures from the last sweep. */
 export interface GroupFigures {
@@ -47,7 +50,7 @@ export class GroupCoverage {
   /** Scheduler side: each device's last check by the group (ms), in the order of `ids`. */
   async lastChecks(group: string, cycle: number, ids: number[]): Promise<number[]> {
     if (ids.length === 0) return [];
-    const raw = (await this.redis.eval(NOTE_GROUP_QUEUED, 1, this.lastCheckKey(group), String(cycle), ...ids.map(String))) as string[];
+    const raw = (await noteGroupQueued.run(this.redis, [this.lastCheckKey(group)], [String(cycle), ...ids.map(String)])) as string[];
     return raw.map(Number);
   }
 

@@ -1,7 +1,11 @@
 import type { Redis } from 'ioredis';
 import { DEFAULT_GROUP } from './jobs.js';
 import { redisKeys } from '../redis/keys.js';
+import { LuaScript } from '../redis/lua-script.js';
 import { CLAIM_PENDING, RELEASE_PENDING } from '../redis/scripts.js';
+
+const claimPending = new LuaScript(CLAIM_PENDING);
+const releasePending = new LuaScript(RELEASE_PENDING);
 
 /**
  * At most one probe pending per device, across probe jobs that hold many devices each: the
@@ -30,7 +34,7 @@ export class PendingProbes {
    */
   async claim(cycle: number, ids: number[], staleAfterMs: number): Promise<Set<number>> {
     if (ids.length === 0) return new Set();
-    const claimed = (await this.redis.eval(CLAIM_PENDING, 1, this.key, String(cycle), String(cycle - staleAfterMs), ...ids.map(String))) as string[];
+    const claimed = (await claimPending.run(this.redis, [this.key], [String(cycle), String(cycle - staleAfterMs), ...ids.map(String)])) as string[];
     return new Set(claimed.map(Number));
   }
 
@@ -47,7 +51,7 @@ export class PendingProbes {
   }
 
   async release(cycle: number, ids: number[]): Promise<void> {
-    if (ids.length > 0) await this.redis.eval(RELEASE_PENDING, 1, this.key, String(cycle), ...ids.map(String));
+    if (ids.length > 0) await releasePending.run(this.redis, [this.key], [String(cycle), ...ids.map(String)]);
   }
 
   async forget(ids: string[]): Promise<void> {

@@ -90,3 +90,20 @@ for i = 2, #ARGV do
 end
 return out
 `;
+
+// One round trip for a page's cached details instead of one HMGET per device. A key that is not
+// a hash reads as a miss (as one failed HMGET in a pipeline did): that detail is fetched again.
+/** inventory/details.ts, KEYS[1..] deviceDetail keys, ARGV[1..] field names → the fields of every key in turn (nil for missing ones). */
+export const READ_DETAILS = `
+local out = {}
+local n = 0
+for i = 1, #KEYS do
+  local values = redis.pcall('HMGET', KEYS[i], unpack(ARGV))
+  local failed = values.err ~= nil
+  for j = 1, #ARGV do
+    n = n + 1
+    if failed then out[n] = false else out[n] = values[j] end
+  end
+end
+return out
+`;
