@@ -150,4 +150,19 @@ describe('device details cache', () => {
     expect(out.map((d) => d.target)).toEqual(devices.map((d) => `127.0.3.${d.id}`));
     expect(peak).toBe(3);
   });
+
+  it('reads a page of cached details in one call, also after Redis forgot its scripts, and a damaged entry is only a miss', async () => {
+    await sweep(newCache());
+    const before = detailRequests();
+    // A restarted or failed-over Redis has no scripts: the call sends the body once and goes on.
+    await redis.script('FLUSH');
+    // A key of the wrong type (damaged by hand) must cost that device a refetch, not the page.
+    await redis.del(redisKeys.deviceDetail(prefix, 2));
+    await redis.set(redisKeys.deviceDetail(prefix, 2), 'not a hash');
+    const devices = await sweep(newCache());
+    expect(devices.get(1)).toMatchObject({ target: '127.0.1.1', snmpCommunity: 'comm-one' });
+    expect(devices.get(3)).toMatchObject({ target: '127.0.0.3', snmpCommunity: undefined });
+    expect(devices.get(2)).toMatchObject({ target: '127.0.1.2', snmpCommunity: 'comm-two' });
+    expect(detailRequests()).toBe(before + 1);
+  });
 });
