@@ -101,6 +101,10 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
     const coverageText = coverage.stop();
     await Promise.all(daemons.map((d) => d.stop()));
     for (const d of daemons) for (const [msg, n] of d.problems) o.log(`    ${d.label} logged ${n}× ${msg}`);
+    for (const d of daemons) {
+      const top = [...d.lines].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([msg, n]) => `${n}× ${msg}`).join(', ');
+      o.log(`    ${d.label} log lines: ${[...d.lines.values()].reduce((a, b) => a + b, 0)} (${top})`);
+    }
     return {
       fleet: o.fleetSize,
       workers: o.workers,
@@ -144,6 +148,7 @@ async function readBoundary(probing: DaemonHandle[], all: DaemonHandle[], redisP
   const cpu = new Map(all.map((d) => [d.label, cpuOf(d.pid)]));
   const redisCpu = cpuOf(redisPid);
   const agentCpu = cpuOf(agentPid);
+  const benchCpu = cpuOf(process.pid);
   const checks = new Map<string, number>();
   const outcomes = new Map<string, number>();
   for (const d of probing) {
@@ -154,7 +159,7 @@ async function readBoundary(probing: DaemonHandle[], all: DaemonHandle[], redisP
       outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + (s.values.get(key) ?? 0));
     }
   }
-  return { atMs, checks, outcomes, cpu, redisCpu, agentCpu, udpDrops: udpReceiveDrops() };
+  return { atMs, checks, outcomes, cpu, redisCpu, agentCpu, benchCpu, udpDrops: udpReceiveDrops() };
 }
 
 function logCycle(o: RunOptions, boundaries: Boundary[], daemons: DaemonHandle[], cycleStart: number, k: number): void {
@@ -195,9 +200,9 @@ function sampleLag(daemons: DaemonHandle[], fromMs: number, untilMs: number): { 
 /** Median of three timed GET /metrics on the process exporting per-device series. */
 async function timeLeaderScrape(daemons: DaemonHandle[]): Promise<{ ms: number; bytes: number }> {
   for (const d of daemons) {
-    const first = await scrape(d.metricsPort);
-    if (first.values.get('inventory_prober_metrics_leader') !== 1) continue;
-    const timings = [first.ms, (await scrape(d.metricsPort)).ms, (await scrape(d.metricsPort)).ms];
+    if ((await scrape(d.metricsPort)).values.get('inventory_prober_metrics_leader') !== 1) continue;
+    const first = await scrape(d.metricsPort, { perDevice: true });
+    const timings = [first.ms, (await scrape(d.metricsPort, { perDevice: true })).ms, (await scrape(d.metricsPort, { perDevice: true })).ms];
     return { ms: percentile(timings, 50), bytes: first.bytes };
   }
   return { ms: NaN, bytes: 0 };

@@ -117,7 +117,7 @@ function details(r: RunFigures): string {
   return [
     `  ${r.fleet} devices, ${r.workers === 0 ? 'one --role all process' : `${r.workers} worker process(es)`}:`,
     `    checks per cycle ${r.checksPerCycle.join(', ')} (${outcomes}); sweep alreadyPending ${r.alreadyPending.join(', ')}; sweep seconds ${r.sweepSeconds.map((s) => f(s, 1)).join(', ')}`,
-    `    CPU over ${r.cycles} cycles (with reaped ping/fping children): ${perProcess}; SNMP agent (simulator) ${f(r.agentCpuPer1k, 3)} s/1k`,
+    `    CPU over ${r.cycles} cycles (with reaped ping/fping children): ${perProcess}; SNMP agent (simulator) ${f(r.agentCpuPer1k, 3)} s/1k, inventory server + bench (this process) ${f(r.benchCpuPer1k, 3)} s/1k`,
     `    flips: ${r.flips.flipped}/${r.flips.expected} flipped Down, ${r.flips.patched} PATCHed; UDP datagrams dropped for a full receive buffer (host-wide): ${r.udpDrops}`,
     `    inventory: ${r.inventoryRequests}; sweeps skipped ${r.skippedCycles}; ${r.coverage}`,
   ].join('\n');
