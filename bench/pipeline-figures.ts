@@ -127,8 +127,10 @@ export function flipLatency(daemons: DaemonHandle[], flipIds: number[], patches:
   const latencies: number[] = [];
   let flipped = 0;
   for (const id of flipIds) {
-    const flipAt = daemons.map((d) => d.downFlips.get(id)).find((t) => t !== undefined);
-    if (flipAt === undefined) continue;
+    // The earliest Down flip any worker logged: a device can flip in one worker and again in another.
+    const flips = daemons.map((d) => d.downFlips.get(id)).filter((t): t is number => t !== undefined);
+    if (flips.length === 0) continue;
+    const flipAt = Math.min(...flips);
     flipped++;
     const patchAt = firstDownPatch.get(id);
     if (patchAt !== undefined) latencies.push(patchAt - flipAt);
