@@ -1,5 +1,5 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { scriptSha } from './script-sha.js';
 
 /**
  * A Lua script sent by its SHA1 (EVALSHA), its body only when Redis does not have it yet
@@ -11,7 +11,7 @@ export class LuaScript {
   readonly sha: string;
 
   constructor(readonly body: string) {
-    this.sha = scriptSha(body);
+    this.sha = createHash('sha1').update(body).digest('hex');
   }
 
   async run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../redis/keys.js';
-import { scriptSha } from '../redis/script-sha.js';
+import { LuaScript } from '../redis/lua-script.js';
 import { DEVICE_STATE_CAS, DEVICE_STATES_CAS, DEVICE_STATES_READ } from '../redis/scripts.js';
 import { applyCheck, SEEDED_REASON, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
 import { applyQuorumCheck, type QuorumRule, type Votes } from './quorum.js';
@@ -23,6 +23,9 @@ export interface Observation {
 }
 
 const MAX_CAS_ATTEMPTS = 8;
+const casOne = new LuaScript(DEVICE_STATE_CAS);
+const casMany = new LuaScript(DEVICE_STATES_CAS);
+const readMany = new LuaScript(DEVICE_STATES_READ);
 
 /**
  * Per-device state in Redis, shared by every worker and surviving restarts. Only `apply`
@@ -66,7 +69,7 @@ export class StatusStore {
   async applyMany(checks: DeviceCheckRecord[], thresholds: Thresholds, holdDown?: () => Promise<boolean>): Promise<PromiseSettledResult<Applied>[]> {
     if (checks.length === 0) return [];
     const keys = checks.map((c) => this.key(c.deviceId));
-    const reads = (await this.runScript(DEVICE_STATES_READ, keys, [])) as string[][];
+    const reads = (await readMany.run(this.redis, keys, [])) as string[][];
     const planned: { raw: Record<string, string>; applied: Applied }[] = [];
     for (const [i, c] of checks.entries()) {
       const raw = fromPairs(reads[i] ?? []);
@@ -78,23 +81,13 @@ export class StatusStore {
       args.push(p.raw.v ?? '0', String(fields.length), ...fields);
     }
     // A failed batch write is retried device by device: each then reads and decides again.
-    const written = ((await this.runScript(DEVICE_STATES_CAS, keys, args).catch(() => [])) ?? []) as number[];
+    const written = ((await casMany.run(this.redis, keys, args).catch(() => [])) ?? []) as number[];
     return Promise.allSettled(
       checks.map(async (c, i) => {
         if (written[i] === 1) return (planned[i] as { applied: Applied }).applied;
         return this.applyRecord(c, thresholds, holdDown);
       }),
     );
-  }
-
-  /** EVALSHA, falling back to EVAL (which caches the script again) on a server that lost it. */
-  private async runScript(script: string, keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await this.redis.evalsha(scriptSha(script), keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return this.redis.eval(script, keys.length, ...keys, ...args);
-    }
   }
 
   async markWritten(deviceId: number, status: DeviceStatus, atMs: number): Promise<void> {
@@ -106,7 +99,7 @@ export class StatusStore {
   }
 
   private async cas(deviceId: number, version: string, state: StoredState): Promise<boolean> {
-    return (await this.runScript(DEVICE_STATE_CAS, [this.key(deviceId)], [version, String(this.ttlMs), ...Object.entries(encode(state)).flat()])) === 1;
+    return (await casOne.run(this.redis, [this.key(deviceId)], [version, String(this.ttlMs), ...Object.entries(encode(state)).flat()])) === 1;
   }
 }
 
