@@ -92,8 +92,14 @@ const sender = new EchoSender(addon, 64);
 const address = addressBytes(target);
 const got = new Array(200).fill(0);
 for (let i = 0; i < 200; i++) {
-  const slot = pool.register({ address, onRecord: (r) => { got[i] += r.kind === 'reply' ? 1 : 100; } });
-  sender.enqueue({ ...slot, address, live: () => true, onSent: () => {} });
+  const socket = pool.socketWithRoom();
+  const echo = {
+    matches: (records, offset) => records.compare(address, 0, address.length, offset, offset + address.length) === 0,
+    onReply: () => { got[i] += 1; },
+    onError: () => { got[i] += 100; },
+  };
+  const seq = socket.register(echo);
+  sender.enqueue({ socket, seq, writeAddress: (into, offset) => address.copy(into, offset), live: () => true, onSent: () => {} });
   await new Promise((r) => setTimeout(r, 5));
 }
 await new Promise((r) => setTimeout(r, 300));
