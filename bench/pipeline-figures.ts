@@ -14,6 +14,8 @@ export interface Boundary {
   cpu: Map<string, CpuTicks>;
   redisCpu: CpuTicks;
   agentCpu: CpuTicks;
+  /** This process: the test inventory server (and the bench's own reads). */
+  benchCpu: CpuTicks;
   /** Host-wide UDP datagrams dropped for a full receive buffer so far (/proc/net/snmp RcvbufErrors). */
   udpDrops: number;
 }
@@ -33,6 +35,7 @@ export interface RunFigures {
   childCpuPer1k: number;
   redisCpuPer1k: number;
   agentCpuPer1k: number;
+  benchCpuPer1k: number;
   /** Average cores over the measured cycles: daemons (with their ping/fping children) + Redis. */
   cores: number;
   perProcessCpuSeconds: Map<string, number>;
@@ -78,6 +81,7 @@ export function cpuFigures(first: Boundary, last: Boundary, checks: number) {
   }
   const redis = last.redisCpu.selfSeconds - first.redisCpu.selfSeconds;
   const agent = last.agentCpu.selfSeconds - first.agentCpu.selfSeconds;
+  const bench = last.benchCpu.selfSeconds - first.benchCpu.selfSeconds;
   const wallSeconds = (last.atMs - first.atMs) / 1000;
   const per1k = (cpu: number) => (checks > 0 ? (cpu * 1000) / checks : NaN);
   return {
@@ -86,6 +90,7 @@ export function cpuFigures(first: Boundary, last: Boundary, checks: number) {
     childCpuPer1k: per1k(children),
     redisCpuPer1k: per1k(redis),
     agentCpuPer1k: per1k(agent),
+    benchCpuPer1k: per1k(bench),
     cores: (self + children + redis) / wallSeconds,
   };
 }

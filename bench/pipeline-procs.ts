@@ -32,6 +32,8 @@ export interface DaemonHandle {
   sweeps: SweepLog[];
   /** Log lines at warn or above, by message: what went wrong, if anything. */
   problems: Map<string, number>;
+  /** Every log line, by message: what a process spends its log volume on. */
+  lines: Map<string, number>;
   stderrTail: () => string;
   stop(): Promise<void>;
 }
@@ -70,6 +72,7 @@ export function spawnDaemon(label: string, role: string, configFile: string, env
     downFlips: new Map(),
     sweeps: [],
     problems: new Map(),
+    lines: new Map(),
     stderrTail: () => stderr.slice(-2000),
     stop: () => stopChild(child, 25_000),
   };
@@ -86,6 +89,8 @@ export function spawnDaemon(label: string, role: string, configFile: string, env
 
 /** Keeps only flips, sweeps and problems: a 100,000-device run must not hold its log in memory. */
 function record(handle: DaemonHandle, line: string): void {
+  const msg = /"msg":"([^"]{0,80})/.exec(line)?.[1] ?? '(no msg)';
+  handle.lines.set(msg, (handle.lines.get(msg) ?? 0) + 1);
   const wanted = line.includes('"device flipped"') || line.includes('"sweep done"') || /"level":"(warn|error|fatal)"/.test(line);
   if (!wanted) return;
   let entry: LogLine;
@@ -152,12 +157,18 @@ export interface Scrape {
 }
 
 /** GET /metrics, timed; an unreachable process gives an empty map rather than failing the run. */
-export async function scrape(port: number): Promise<Scrape> {
+/**
+ * One GET /metrics. Without `perDevice`, `?per_device=off`: the bench's frequent reads (lag,
+ * counters) would otherwise make the leader render, and this process parse, the whole fleet's
+ * series each time (75 MB at 300,000 devices), starving the inventory server in this process.
+ */
+export async function scrape(port: number, opts: { perDevice?: boolean } = {}): Promise<Scrape> {
   const values = new Map<string, number>();
   const started = performance.now();
   let text = '';
   try {
-    text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(20_000) })).text();
+    const path = opts.perDevice ? '/metrics' : '/metrics?per_device=off';
+    text = await (await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(20_000) })).text();
   } catch {
     return { values, ms: NaN, bytes: 0 };
   }

@@ -1,6 +1,6 @@
 /**
  * One pipeline benchmark run: a fleet of `fleetSize` devices, a fresh Redis and inventory, the
- * daemon as child processes, one warm-up cycle and `cycles` measured ones, read at the quiet end
+ * daemon as child processes, `warmupCycles` warm-up cycles and `cycles` measured ones, read at the quiet end
  * of each cycle (probes are spread over the first `spread` = 80% of it).
  */
 import { execFile, type ChildProcess } from 'node:child_process';
@@ -22,6 +22,8 @@ export interface RunOptions extends Omit<BenchSettings, 'inventoryUrl' | 'upWhen
   /** Worker processes beside one scheduler process; 0 = a single `--role all` process. */
   workers: number;
   cycles: number;
+  /** Cycles run before the measured ones (JIT, first sweep, an empty Redis): 1 unless said. */
+  warmupCycles: number;
   netns: boolean;
   agentPid: number;
   top: boolean;
@@ -64,21 +66,26 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
     // Quiet end of cycle k: every probe of cycle k should be done, none of cycle k+1 has started.
     const quiet = Math.min(0.1 * I, 5_000);
     const readAt = (k: number) => c0 + k * I - quiet;
-    const silenceCycle = o.cycles >= 2 ? 2 : 1;
-    const lag = sampleLag(daemons, readAt(1), readAt(o.cycles + 1));
+    const W = Math.max(1, o.warmupCycles);
+    const silenceCycle = W + (o.cycles >= 2 ? 1 : 0);
+    const lag = sampleLag(daemons, readAt(W), readAt(W + o.cycles));
     const boundaries: Boundary[] = [];
-    for (let k = 1; k <= o.cycles + 1; k++) {
+    for (let k = 1; k <= W + o.cycles; k++) {
       if (k === silenceCycle + 1) {
         // Just before cycle `silenceCycle` sweeps: the silenced devices' new detail is read by that sweep.
         await sleepUntil(c0 + silenceCycle * I - 2_000);
         silence(fleet, new Date().toISOString());
       }
-      if (k === 2 && o.top) {
+      if (k === W + 1 && o.top) {
         // Mid-cycle, while probes run: which process saturates.
-        await sleepUntil(c0 + 1.4 * I);
+        await sleepUntil(c0 + (W + 0.4) * I);
         o.log(await topSnapshot());
       }
       await sleepUntil(readAt(k));
+      if (k < W) {
+        logWarmup(o, daemons, c0 + (k - 1) * I, k);
+        continue;
+      }
       boundaries.push(await readBoundary(probing, daemons, redis.process.pid as number, o.agentPid));
       logCycle(o, boundaries, daemons, c0 + (k - 1) * I, k);
       checkAlive(daemons);
@@ -92,7 +99,7 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
     const last = boundaries[boundaries.length - 1] as Boundary;
     const perCycle = checksPerCycle(boundaries);
     const measured = perCycle.reduce((a, b) => a + b, 0);
-    const cycleStarts = Array.from({ length: o.cycles }, (_, i) => c0 + (i + 1) * I);
+    const cycleStarts = Array.from({ length: o.cycles }, (_, i) => c0 + (W + i) * I);
     const sweeps = measuredSweeps(daemons, cycleStarts);
     const cpu = cpuFigures(first, last, measured);
     const ends = await Promise.all(daemons.map((d) => scrape(d.metricsPort)));
@@ -101,6 +108,10 @@ export async function runPipeline(o: RunOptions): Promise<RunFigures> {
     const coverageText = coverage.stop();
     await Promise.all(daemons.map((d) => d.stop()));
     for (const d of daemons) for (const [msg, n] of d.problems) o.log(`    ${d.label} logged ${n}× ${msg}`);
+    for (const d of daemons) {
+      const top = [...d.lines].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([msg, n]) => `${n}× ${msg}`).join(', ');
+      o.log(`    ${d.label} log lines: ${[...d.lines.values()].reduce((a, b) => a + b, 0)} (${top})`);
+    }
     return {
       fleet: o.fleetSize,
       workers: o.workers,
@@ -144,6 +155,7 @@ async function readBoundary(probing: DaemonHandle[], all: DaemonHandle[], redisP
   const cpu = new Map(all.map((d) => [d.label, cpuOf(d.pid)]));
   const redisCpu = cpuOf(redisPid);
   const agentCpu = cpuOf(agentPid);
+  const benchCpu = cpuOf(process.pid);
   const checks = new Map<string, number>();
   const outcomes = new Map<string, number>();
   for (const d of probing) {
@@ -154,7 +166,12 @@ async function readBoundary(probing: DaemonHandle[], all: DaemonHandle[], redisP
       outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + (s.values.get(key) ?? 0));
     }
   }
-  return { atMs, checks, outcomes, cpu, redisCpu, agentCpu, udpDrops: udpReceiveDrops() };
+  return { atMs, checks, outcomes, cpu, redisCpu, agentCpu, benchCpu, udpDrops: udpReceiveDrops() };
+}
+
+function logWarmup(o: RunOptions, daemons: DaemonHandle[], cycleStart: number, k: number): void {
+  const sweep = daemons.flatMap((d) => d.sweeps).find((s) => s.cycle === cycleStart);
+  o.log(`  warm-up cycle ${k}: ${sweep ? `sweep ${(sweep.durationMs / 1000).toFixed(1)} s, enqueued ${sweep.enqueued}, alreadyPending ${sweep.alreadyPending}` : 'no sweep logged'}; load average ${loadavg()[0]?.toFixed(2)}`);
 }
 
 function logCycle(o: RunOptions, boundaries: Boundary[], daemons: DaemonHandle[], cycleStart: number, k: number): void {
@@ -163,10 +180,10 @@ function logCycle(o: RunOptions, boundaries: Boundary[], daemons: DaemonHandle[]
   const sweepText = sweep
     ? `sweep ${(sweep.durationMs / 1000).toFixed(1)} s, enqueued ${sweep.enqueued}, alreadyPending ${sweep.alreadyPending}, awaiting detail ${sweep.awaitingDetail ?? '-'}, requests list/detail ${sweep.requests ? `${sweep.requests.list}/${sweep.requests.detail}` : '-'}`
     : 'no sweep logged';
-  if (boundaries.length === 1) return o.log(`  warm-up cycle: ${sweepText}`);
+  if (boundaries.length === 1) return o.log(`  warm-up cycle ${k}: ${sweepText}`);
   const checks = checksPerCycle(boundaries.slice(-2))[0] ?? NaN;
   const outcomes = [...b.outcomes].map(([k2, v]) => `${k2} ${v - ((boundaries[boundaries.length - 2] as Boundary).outcomes.get(k2) ?? 0)}`).join(', ');
-  o.log(`  cycle ${k - 1}: ${sweepText}; checks ${checks} (${outcomes}); load average ${loadavg()[0]?.toFixed(2)}`);
+  o.log(`  cycle ${boundaries.length - 1}: ${sweepText}; checks ${checks} (${outcomes}); load average ${loadavg()[0]?.toFixed(2)}`);
 }
 
 /** Samples every process's event-loop p99 every LAG_SAMPLE_MS inside the measured window; keeps the max. */
@@ -195,9 +212,9 @@ function sampleLag(daemons: DaemonHandle[], fromMs: number, untilMs: number): { 
 /** Median of three timed GET /metrics on the process exporting per-device series. */
 async function timeLeaderScrape(daemons: DaemonHandle[]): Promise<{ ms: number; bytes: number }> {
   for (const d of daemons) {
-    const first = await scrape(d.metricsPort);
-    if (first.values.get('inventory_prober_metrics_leader') !== 1) continue;
-    const timings = [first.ms, (await scrape(d.metricsPort)).ms, (await scrape(d.metricsPort)).ms];
+    if ((await scrape(d.metricsPort)).values.get('inventory_prober_metrics_leader') !== 1) continue;
+    const first = await scrape(d.metricsPort, { perDevice: true });
+    const timings = [first.ms, (await scrape(d.metricsPort, { perDevice: true })).ms, (await scrape(d.metricsPort, { perDevice: true })).ms];
     return { ms: percentile(timings, 50), bytes: first.bytes };
   }
   return { ms: NaN, bytes: 0 };

@@ -12,7 +12,7 @@
  *
  *   npm run build && npx tsc -p tsconfig.bench.json && node dist-bench/bench/pipeline.js
  *   env: BENCH_FLEETS=1000,10000,100000  BENCH_WORKERS=1 (or 1,2; 0 = one --role all process)
- *        BENCH_INTERVAL=60  BENCH_CYCLES=3  BENCH_ICMP_ENGINE=native|fping|ping  BENCH_SNMP_ENGINE=session-per-probe|shared
+ *        BENCH_INTERVAL=60  BENCH_CYCLES=3  BENCH_WARMUP_CYCLES=1 (cycles before the measured ones)  BENCH_ICMP_ENGINE=native|fping|ping  BENCH_SNMP_ENGINE=session-per-probe|shared
  *        BENCH_CONCURRENCY=1000  BENCH_PATCHES_PER_SECOND=10  BENCH_PER_DEVICE=basic  BENCH_TOP=1 (top snapshot per run)
  *        BENCH_ICMP_COUNT=1 (echo requests per check; the daemon's default is 3)
  *        BENCH_INVENTORY_LATENCY_MS=0 (added to every GET of the test inventory, list and detail)
@@ -40,6 +40,7 @@ const FLEETS = list(process.env.BENCH_FLEETS, '1000,10000,100000');
 const WORKERS = list(process.env.BENCH_WORKERS, '1');
 const INTERVAL_SECONDS = Number(process.env.BENCH_INTERVAL || 60);
 const CYCLES = Math.max(1, Number(process.env.BENCH_CYCLES || 3));
+const WARMUP_CYCLES = Math.max(1, Number(process.env.BENCH_WARMUP_CYCLES || 1));
 const ICMP_ENGINE = process.env.BENCH_ICMP_ENGINE || undefined;
 const SNMP_ENGINE = process.env.BENCH_SNMP_ENGINE || undefined;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY || 1000);
@@ -117,7 +118,7 @@ function details(r: RunFigures): string {
   return [
     `  ${r.fleet} devices, ${r.workers === 0 ? 'one --role all process' : `${r.workers} worker process(es)`}:`,
     `    checks per cycle ${r.checksPerCycle.join(', ')} (${outcomes}); sweep alreadyPending ${r.alreadyPending.join(', ')}; sweep seconds ${r.sweepSeconds.map((s) => f(s, 1)).join(', ')}`,
-    `    CPU over ${r.cycles} cycles (with reaped ping/fping children): ${perProcess}; SNMP agent (simulator) ${f(r.agentCpuPer1k, 3)} s/1k`,
+    `    CPU over ${r.cycles} cycles (with reaped ping/fping children): ${perProcess}; SNMP agent (simulator) ${f(r.agentCpuPer1k, 3)} s/1k, inventory server + bench (this process) ${f(r.benchCpuPer1k, 3)} s/1k`,
     `    flips: ${r.flips.flipped}/${r.flips.expected} flipped Down, ${r.flips.patched} PATCHed; UDP datagrams dropped for a full receive buffer (host-wide): ${r.udpDrops}`,
     `    inventory: ${r.inventoryRequests}; sweeps skipped ${r.skippedCycles}; ${r.coverage}`,
   ].join('\n');
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
   log(`engines: icmp ${ICMP_ENGINE ?? `${defaults.icmp.engine} (default)`}, snmp ${SNMP_ENGINE ?? `${defaults.snmp.engine} (default)`}; worker.concurrency ${CONCURRENCY}; patches_per_second ${PATCHES_PER_SECOND}; per_device metrics ${PER_DEVICE}`);
   log(`probes: icmp count ${ICMP_COUNT} timeout 1000 ms, snmp v2c timeout 1000 ms retries 0, up_when all, down_after 1; page_size 100, spread 0.8`);
   log(`inventory: ${INVENTORY_LATENCY_MS} ms added to every GET; list rows ${LIST_ROWS}${LIST_ROWS === 'spec' ? (COLD_START ? ', detail cache empty (cold start)' : ', details cached') : ''}; page_concurrency ${PAGE_CONCURRENCY}, detail_concurrency ${DETAIL_CONCURRENCY}`);
-  log(`fleets ${FLEETS.join(', ')} × workers ${WORKERS.join(', ')}; interval ${INTERVAL_SECONDS} s; 1 warm-up + ${CYCLES} measured cycles each`);
+  log(`fleets ${FLEETS.join(', ')} × workers ${WORKERS.join(', ')}; interval ${INTERVAL_SECONDS} s; ${WARMUP_CYCLES} warm-up + ${CYCLES} measured cycles each`);
   if (process.env.BENCH_UNPRIVILEGED === '1') {
     cleanups.push(openPingGroupRangeForNobody());
     log('daemons unprivileged: uid 65534, no capabilities, empty bounding set, no_new_privs; net.ipv4.ping_group_range "65534 65534" for this run');
@@ -144,7 +145,7 @@ async function main(): Promise<void> {
   const agent = await startAgent();
   const runs = FLEETS.flatMap((fleetSize) => WORKERS.map((workers) => ({ fleetSize, workers })));
   // Setup + waiting for a boundary + warm-up + measured cycles + shutdown, per run.
-  const budgetMs = runs.length * ((CYCLES + 3) * INTERVAL_SECONDS * 1000 + 180_000);
+  const budgetMs = runs.length * ((CYCLES + WARMUP_CYCLES + 2) * INTERVAL_SECONDS * 1000 + 180_000);
   setTimeout(() => {
     log(`time limit of ${Math.round(budgetMs / 1000)} s reached: stopping`);
     process.exit(2);
@@ -156,6 +157,7 @@ async function main(): Promise<void> {
       fleetSize,
       workers,
       cycles: CYCLES,
+      warmupCycles: WARMUP_CYCLES,
       intervalSeconds: INTERVAL_SECONDS,
       snmpPort: agent.port,
       icmpEngine: ICMP_ENGINE,

@@ -36,16 +36,25 @@ export async function startHttpServer(deps: HttpDeps, host: string, port: number
 }
 
 async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const [path = '/', query = ''] = (req.url ?? '/').split('?', 2);
   if (req.method !== 'GET' && req.method !== 'HEAD' && !deps.routes?.[path]) {
     send(res, 405, 'text/plain', 'method not allowed\n');
     return;
   }
   switch (path) {
-    case '/metrics':
+    case '/metrics': {
+      const perDevice = new URLSearchParams(query).get('per_device');
+      if (perDevice !== null && perDevice !== 'off') {
+        send(res, 400, 'text/plain', 'per_device takes one value: off (leave out the series read from the per-device hash)\n');
+        return;
+      }
       await deps.beforeScrape?.().catch(() => {});
-      await sendPieces(res, deps.registry.contentType, [await deps.registry.metrics(), ...((await deps.extraMetrics?.().catch(() => [])) ?? [])]);
+      // `?per_device=off`: the process's own figures without the fleet's, so Prometheus can scrape
+      // them often and a large fleet (~250 bytes per device) on a slower job of its own.
+      const fleet = perDevice === 'off' ? [] : ((await deps.extraMetrics?.().catch(() => [])) ?? []);
+      await sendPieces(res, deps.registry.contentType, [await deps.registry.metrics(), ...fleet]);
       return;
+    }
     case '/healthz':
       send(res, 200, 'text/plain', 'ok\n');
       return;

@@ -75,6 +75,38 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `;
 
+// DEVICE_STATE_CAS for a probe job's devices in one call: one command instead of one per device
+// keeps the client's and the server's per-command costs off the per-check path.
+/**
+ * KEYS = device states; ARGV[1]=ttl ms, then per key: expected version, field count n, n
+ * field/value items → one 1 (written) or 0 (version moved) per key.
+ */
+export const DEVICE_STATES_CAS = `
+local out = {}
+local a = 2
+for i = 1, #KEYS do
+  local expected, n = ARGV[a], tonumber(ARGV[a + 1])
+  local v = redis.call('HGET', KEYS[i], 'v') or '0'
+  if v == expected then
+    redis.call('HSET', KEYS[i], 'v', tostring(tonumber(v) + 1), unpack(ARGV, a + 2, a + 1 + n))
+    redis.call('PEXPIRE', KEYS[i], ARGV[1])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+  a = a + 2 + n
+end
+return out
+`;
+
+// Read side of DEVICE_STATES_CAS: every key's hash in one reply.
+/** KEYS = device states → one flat field/value array per key (empty for a missing key). */
+export const DEVICE_STATES_READ = `
+local out = {}
+for i = 1, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
+return out
+`;
+
 // Returns each device's last check from the group, recording "first queued now" for a device
 // the group has never checked: a device new to a group gets two cycles before it counts as not probed.
 /** queue/group-coverage.ts, KEYS[1] groupLastCheck, ARGV[1] cycle, ARGV[2..] device ids. */

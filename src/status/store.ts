@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../redis/keys.js';
-import { DEVICE_STATE_CAS } from '../redis/scripts.js';
+import { scriptSha } from '../redis/script-sha.js';
+import { DEVICE_STATE_CAS, DEVICE_STATES_CAS, DEVICE_STATES_READ } from '../redis/scripts.js';
 import { applyCheck, SEEDED_REASON, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
 import { applyQuorumCheck, type QuorumRule, type Votes } from './quorum.js';
 
@@ -58,25 +59,42 @@ export class StatusStore {
   }
 
   /**
-   * `apply` for a probe job's devices in two round trips (read all, compare-and-set all). A
-   * device whose state moved in between goes through `apply` alone. Each entry is the device's
-   * outcome or the error that kept its check from being recorded.
+   * `apply` for a probe job's devices in two commands (read all, compare-and-set all). A device
+   * whose state moved in between goes through `apply` alone. Each entry is the device's outcome
+   * or the error that kept its check from being recorded.
    */
   async applyMany(checks: DeviceCheckRecord[], thresholds: Thresholds, holdDown?: () => Promise<boolean>): Promise<PromiseSettledResult<Applied>[]> {
-    const reads = (await this.redis.pipeline(checks.map((c) => ['hgetall', this.key(c.deviceId)])).exec()) ?? [];
+    if (checks.length === 0) return [];
+    const keys = checks.map((c) => this.key(c.deviceId));
+    const reads = (await this.runScript(DEVICE_STATES_READ, keys, [])) as string[][];
     const planned: { raw: Record<string, string>; applied: Applied }[] = [];
     for (const [i, c] of checks.entries()) {
-      const raw = (reads[i]?.[1] ?? {}) as Record<string, string>;
+      const raw = fromPairs(reads[i] ?? []);
       planned.push({ raw, applied: await decide(raw, c, thresholds, holdDown) });
     }
-    const writes = (await this.redis.pipeline(planned.map((p, i) => this.casCommand((checks[i] as DeviceCheckRecord).deviceId, p.raw.v ?? '0', p.applied.state))).exec()) ?? [];
+    const args = [String(this.ttlMs)];
+    for (const p of planned) {
+      const fields = Object.entries(encode(p.applied.state)).flat();
+      args.push(p.raw.v ?? '0', String(fields.length), ...fields);
+    }
+    // A failed batch write is retried device by device: each then reads and decides again.
+    const written = ((await this.runScript(DEVICE_STATES_CAS, keys, args).catch(() => [])) ?? []) as number[];
     return Promise.allSettled(
       checks.map(async (c, i) => {
-        const [err, ok] = writes[i] ?? [];
-        if (!err && ok === 1) return (planned[i] as { applied: Applied }).applied;
+        if (written[i] === 1) return (planned[i] as { applied: Applied }).applied;
         return this.applyRecord(c, thresholds, holdDown);
       }),
     );
+  }
+
+  /** EVALSHA, falling back to EVAL (which caches the script again) on a server that lost it. */
+  private async runScript(script: string, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.redis.evalsha(scriptSha(script), keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return this.redis.eval(script, keys.length, ...keys, ...args);
+    }
   }
 
   async markWritten(deviceId: number, status: DeviceStatus, atMs: number): Promise<void> {
@@ -88,12 +106,7 @@ export class StatusStore {
   }
 
   private async cas(deviceId: number, version: string, state: StoredState): Promise<boolean> {
-    const [command, ...args] = this.casCommand(deviceId, version, state);
-    return (await this.redis.call(command as string, args)) === 1;
-  }
-
-  private casCommand(deviceId: number, version: string, state: StoredState): string[] {
-    return ['eval', DEVICE_STATE_CAS, '1', this.key(deviceId), version, String(this.ttlMs), ...Object.entries(encode(state)).flat()];
+    return (await this.runScript(DEVICE_STATE_CAS, [this.key(deviceId)], [version, String(this.ttlMs), ...Object.entries(encode(state)).flat()])) === 1;
   }
 }
 
@@ -184,6 +197,13 @@ function encode(s: StoredState): Record<string, string> {
   if (s.observed !== undefined) out.ob = s.observed;
   if (s.observedAtMs !== undefined) out.oa = String(s.observedAtMs);
   for (const [group, g] of Object.entries(s.groups ?? {})) out[`${GROUP_FIELD}${group}`] = JSON.stringify(g);
+  return out;
+}
+
+/** HGETALL's flat field/value reply, as a Lua script returns it, into a record. */
+function fromPairs(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
   return out;
 }
 

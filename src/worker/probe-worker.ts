@@ -85,9 +85,9 @@ async function restoreCommunities(deps: ProbeWorkerDeps, devices: QueuedCheck[])
 /** Runs a job's checks through the status store, then announces, exports and reports each device. */
 async function recordChecks(deps: ProbeWorkerDeps, log: Logger, job: ProbeJobData & { group: string }, checked: DeviceCheck[]): Promise<string> {
   const thresholds = { downAfter: deps.config.status.down_after, upAfter: deps.config.status.up_after };
+  countProbes(deps.metrics, checked);
   const records = job.devices.map(({ device, observedAtMs, quorum }, i) => {
     const result = checked[i] as DeviceCheck;
-    countProbes(deps.metrics, result);
     deps.guard.count(result.check.outcome);
     return { deviceId: device.id, observation: { status: device.inventoryStatus, atMs: observedAtMs }, check: result.check, group: job.group, quorum };
   });
@@ -136,12 +136,22 @@ async function announce(deps: ProbeWorkerDeps, log: Logger, device: DeviceWithou
   if (result.check.outcome === 'error') log.debug({ ...labels, reason }, 'check inconclusive: prober-side probe error, device keeps its status');
 }
 
-function countProbes(metrics: Metrics, result: DeviceCheck): void {
-  metrics.checksTotal.inc({ outcome: result.check.outcome });
-  for (const r of Object.values(result.results)) {
-    metrics.probesTotal.inc({ probe: r.kind, outcome: r.outcome });
-    metrics.probeDurationSeconds.observe({ probe: r.kind, outcome: r.outcome }, r.durationMs / 1000);
+/** A job's counts added once per label set, not once per device: prom-client hashes the labels on every call. */
+function countProbes(metrics: Metrics, checked: DeviceCheck[]): void {
+  const checks = new Map<string, number>();
+  const probes = new Map<string, { probe: string; outcome: string; n: number }>();
+  for (const { check, results } of checked) {
+    checks.set(check.outcome, (checks.get(check.outcome) ?? 0) + 1);
+    for (const r of Object.values(results)) {
+      const key = `${r.kind}/${r.outcome}`;
+      const tally = probes.get(key);
+      if (tally) tally.n++;
+      else probes.set(key, { probe: r.kind, outcome: r.outcome, n: 1 });
+      metrics.probeDurationSeconds.observe({ probe: r.kind, outcome: r.outcome }, r.durationMs / 1000);
+    }
   }
+  for (const [outcome, n] of checks) metrics.checksTotal.inc({ outcome }, n);
+  for (const { probe, outcome, n } of probes.values()) metrics.probesTotal.inc({ probe, outcome }, n);
 }
 
 /**

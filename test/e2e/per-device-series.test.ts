@@ -56,6 +56,22 @@ describe('per-device series with several replicas', () => {
     for (const values of (await seriesByDevice()).values()) expect(values).toHaveLength(1);
   });
 
+  it('/metrics?per_device=off leaves the fleet out, for a frequent scrape job beside a slower per-device one', async () => {
+    const [leader] = await leaders();
+    const port = leader?.port as number;
+    const full = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+    const lean = await fetch(`http://127.0.0.1:${port}/metrics?per_device=off`).then((r) => r.text());
+    expect(full).toMatch(/^inventory_prober_device_up\{/m);
+    expect(full).toMatch(/^inventory_prober_devices\{status="up"\}/m);
+    expect(lean).not.toMatch(/^inventory_prober_device_up\{/m);
+    expect(lean).not.toMatch(/^inventory_prober_devices\{/m);
+    expect(lean).toMatch(/^inventory_prober_checks_total/m);
+    expect(lean).toMatch(/^inventory_prober_metrics_leader 1$/m);
+    const bad = await fetch(`http://127.0.0.1:${port}/metrics?per_device=basic`);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('per_device');
+  });
+
   it('a device going down shows as one series with value 0, not a conflicting pair', async () => {
     fleet.agents[1]?.setResponding(false);
     await waitFor('device 2 down in /metrics', async () => (await seriesByDevice()).get('2')?.[0] === 0, 30_000);

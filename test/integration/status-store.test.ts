@@ -82,6 +82,17 @@ describe('StatusStore (Redis)', () => {
     expect((await store.get(8))?.failStreak).toBe(2);
   });
 
+  it('applyMany records every check on a Redis that lost its scripts (restart, failover, SCRIPT FLUSH)', async () => {
+    const store = new StatusStore(redis, 'g');
+    const seenUp = { status: true, atMs: 0 };
+    const checks = [11, 12, 13].map((id) => ({ deviceId: id, observation: seenUp, check: down(1) }));
+    await store.applyMany(checks, T);
+    await redis.script('FLUSH');
+    const settled = await store.applyMany(checks.map((c) => ({ ...c, check: down(2) })), T);
+    for (const s of settled) expect(s.status).toBe('fulfilled');
+    for (const id of [11, 12, 13]) expect((await store.get(id))?.failStreak).toBe(2);
+  });
+
   it('forget drops the device, and it starts again from the inventory\'s status', async () => {
     const store = new StatusStore(redis, 'd');
     await store.apply(4, { status: true, atMs: 0 }, down(1), T);
