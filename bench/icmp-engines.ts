@@ -5,10 +5,17 @@
  * user. Every target is a loopback address 127.1.x.y, so nothing leaves the machine.
  * Prints wall time, devices/s and CPU (the measuring process + its reaped children); asserts nothing.
  *
- *   npm run bench:engines -- [--devices 2000] [--concurrency 50,500,2000] [--engines native,fping,ping]
- *     [--modes root,unprivileged] [--count 3] [--timeout-ms 1000] [--batch-size 100] [--max-batch n] [--window-ms n]
+ *   npm run bench:engines -- [--devices n] [--native-devices 20000] [--process-devices 2000]
+ *     [--concurrency 50,500,2000] [--engines native,fping,ping] [--modes root,unprivileged] [--count 3]
+ *     [--timeout-ms 1000] [--batch-size 100] [--max-batch n] [--window-ms n] [--warm-up n]
  *
- * Each row follows an untimed warm-up of up to 500 checks of the same engine.
+ * Checks per row: the native engine costs a few µs a check, so its rows run 20,000 checks (0.1-0.3 s
+ * of CPU; 2,000 measured 0.01-0.05 s, within the noise of a shared machine); fping and ping cost
+ * 0.1-3 ms a check and keep 2,000. `--devices` sets every engine's count at once.
+ * Each row follows an untimed warm-up of the same engine at the same concurrency, on other
+ * addresses: 5,000 checks for native (V8 is still compiling the engine's hot paths over the first
+ * thousands of checks, which a daemon pays once, not per cycle; after a 500-check warm-up the
+ * first row measured 1.5-2x its steady figure), 500 for the others (`--warm-up` overrides both).
  * Every `--batch-size` consecutive checks share one AbortSignal.timeout budget, as a probe job's
  * devices do in the worker (worker.batch_size); a signal per check would add ~10 µs to each.
  *
@@ -34,7 +41,10 @@ type Engine = 'native' | 'ping' | 'fping';
 
 const { values } = parseArgs({
   options: {
-    devices: { type: 'string', default: '2000' },
+    devices: { type: 'string' },
+    'native-devices': { type: 'string', default: '20000' },
+    'process-devices': { type: 'string', default: '2000' },
+    'warm-up': { type: 'string' },
     concurrency: { type: 'string', default: '50,500,2000' },
     engines: { type: 'string', default: 'native,fping,ping' },
     modes: { type: 'string', default: 'root,unprivileged' },
@@ -77,19 +87,25 @@ interface Row {
 
 async function measure(mode: string, engine: Engine, devices: number, concurrency: number): Promise<Row> {
   const probe = build(engine);
+  // As in the worker (probe-worker.ts, CheckSlots), the checks of one job share one budget signal.
+  // The warm-up shares them too: a signal per warm-up check would fire by the thousand 4 s later,
+  // inside whichever row runs then.
+  const budgetsFor = () => {
+    const budgets: AbortSignal[] = [];
+    return (i: number) => {
+      const k = Math.floor(i / batchSize);
+      if (!budgets[k]) setMaxListeners(0, (budgets[k] = AbortSignal.timeout(budgetMs)));
+      return budgets[k];
+    };
+  };
   // Untimed warm-up on other addresses: JIT, sockets opened, binaries in the page cache.
-  const warmUp = Math.min(devices, 500);
-  await runPool(warmUp, concurrency, async (i) => void (await probe.run({ deviceId: i, address: address(devices + i) }, AbortSignal.timeout(budgetMs))));
+  const warmUp = values['warm-up'] === undefined ? (engine === 'native' ? 5000 : Math.min(devices, 500)) : Number(values['warm-up']);
+  const warmUpBudget = budgetsFor();
+  await runPool(warmUp, concurrency, async (i) => void (await probe.run({ deviceId: i, address: address(devices + i) }, warmUpBudget(i))));
   const outcomes: Record<ProbeOutcome, number> = { up: 0, down: 0, error: 0 };
   const cpu = cpuNow();
   const started = performance.now();
-  // As in the worker (probe-worker.ts, CheckSlots), the checks of one job share one budget signal.
-  const budgets: AbortSignal[] = [];
-  const budget = (i: number) => {
-    const k = Math.floor(i / batchSize);
-    if (!budgets[k]) setMaxListeners(0, (budgets[k] = AbortSignal.timeout(budgetMs)));
-    return budgets[k];
-  };
+  const budget = budgetsFor();
   await runPool(devices, concurrency, async (i) => {
     const result = await probe.run({ deviceId: i, address: address(i) }, budget(i));
     outcomes[result.outcome]++;
@@ -103,10 +119,9 @@ async function measure(mode: string, engine: Engine, devices: number, concurrenc
 
 /** In the child: every row of one mode, one JSON line each. */
 async function child(mode: string): Promise<void> {
-  for (const devices of list(values.devices).map(Number)) {
-    for (const concurrency of list(values.concurrency).map(Number)) {
-      for (const engine of list(values.engines) as Engine[]) console.log(JSON.stringify(await measure(mode, engine, devices, concurrency)));
-    }
+  const devicesFor = (engine: Engine) => Number(values.devices ?? (engine === 'native' ? values['native-devices'] : values['process-devices']));
+  for (const concurrency of list(values.concurrency).map(Number)) {
+    for (const engine of list(values.engines) as Engine[]) console.log(JSON.stringify(await measure(mode, engine, devicesFor(engine), concurrency)));
   }
 }
 
@@ -128,7 +143,9 @@ function runMode(mode: string): Row[] {
 
 async function main(): Promise<void> {
   if (values['as-child']) return child(values['as-child']);
-  console.log(`ICMP engines: count ${count}, timeout ${timeoutMs} ms, budget ${budgetMs} ms shared by ${batchSize} checks, fping max batch ${maxBatch ?? 'default'}, ${process.platform} ${process.version}`);
+  console.log(
+    `ICMP engines: count ${count}, timeout ${timeoutMs} ms, budget ${budgetMs} ms shared by ${batchSize} checks, fping max batch ${maxBatch ?? 'default'}, warm-up ${values['warm-up'] ?? 'native 5000, others 500'}, ${process.platform} ${process.version}`,
+  );
   console.log('mode | engine | socket | devices | in flight | wall s | devices/s | CPU self s | CPU children s | CPU ms / 1000 checks (= µs / check) | up/down/error');
   for (const mode of list(values.modes)) {
     for (const r of runMode(mode)) {

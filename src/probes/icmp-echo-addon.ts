@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -41,6 +41,8 @@ export interface EchoRecord {
 }
 
 export const RECORD_BYTES = 48;
+/** Byte 18 of a record: a reply (else an ICMP error). */
+export const RECORD_REPLY = 1;
 
 export type AddonLoad = { ok: true; addon: IcmpEchoAddon; path: string } | { ok: false; reason: string };
 
@@ -67,20 +69,42 @@ export function loadIcmpEchoAddon(): AddonLoad {
   return loaded;
 }
 
+/**
+ * A dotted-quad IPv4 literal as an unsigned 32-bit number (network order read big-endian), or -1
+ * for anything else. The same literals net.isIPv4 accepts (no leading zeros, each part 0-255),
+ * without a regular expression or a Buffer per check.
+ */
+export function parseIPv4(address: string): number {
+  const n = address.length;
+  if (n < 7 || n > 15) return -1;
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? address.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || parts === 4) return -1;
+      value = value * 256 + part;
+      parts++;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return -1; // a leading zero
+      part = part * 10 + c - 48;
+      if (part > 255) return -1;
+      digits++;
+    } else return -1;
+  }
+  return parts === 4 ? value : -1;
+}
+
 /** Network-order bytes of an IP literal, or undefined for anything else (hostnames, zoned IPv6). */
 export function addressBytes(address: string): Buffer | undefined {
-  if (isIPv4(address)) {
+  const v4 = parseIPv4(address);
+  if (v4 >= 0) {
     const bytes = Buffer.allocUnsafe(4);
-    let octet = 0;
-    let at = 0;
-    for (let i = 0; i < address.length; i++) {
-      const c = address.charCodeAt(i);
-      if (c === 46) {
-        bytes[at++] = octet;
-        octet = 0;
-      } else octet = octet * 10 + c - 48;
-    }
-    bytes[at] = octet;
+    bytes.writeUInt32BE(v4, 0);
     return bytes;
   }
   if (!isIPv6(address) || address.includes('%')) return undefined;
@@ -107,23 +131,30 @@ export function addressText(buf: Buffer, offset: number, family: IpFamily): stri
   return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }
 
-/** Decodes the record at `offset` (layout: native/icmp_echo.c, fill_record). */
+/** The round trip of the reply record at `offset`, in ms (two 32-bit halves: no BigInt per reply). */
+export function recordRttMs(buf: Buffer, offset: number): number {
+  return (buf.readUInt32LE(offset + 24) + buf.readUInt32LE(offset + 28) * 2 ** 32) / 1e6;
+}
+
+/** Decodes the record at `offset` (layout: native/icmp_packet.h, parse_packet). */
 export function readRecord(buf: Buffer, offset: number, family: IpFamily): EchoRecord {
-  const kind = buf[offset + 18] === 1 ? 'reply' : 'error';
+  const kind = buf[offset + 18] === RECORD_REPLY ? 'reply' : 'error';
   const offenderAt = offset + 32;
-  const hasOffender = buf.subarray(offenderAt, offenderAt + (family === 4 ? 4 : 16)).some((b) => b !== 0);
-  return {
+  let hasOffender = false;
+  for (let i = 0; i < (family === 4 ? 4 : 16); i++) hasOffender ||= buf[offenderAt + i] !== 0;
+  const record: EchoRecord = {
     kind,
     seq: buf.readUInt16LE(offset + 16),
     icmpType: buf[offset + 19] ?? 0,
     icmpCode: buf[offset + 20] ?? 0,
-    // Two 32-bit halves, not readBigUInt64LE: no BigInt per reply.
-    rttMs: (buf.readUInt32LE(offset + 24) + buf.readUInt32LE(offset + 28) * 2 ** 32) / 1e6,
-    ...(kind === 'error' && hasOffender ? { offender: addressText(buf, offenderAt, family) } : {}),
+    rttMs: recordRttMs(buf, offset),
   };
+  if (kind === 'error' && hasOffender) record.offender = addressText(buf, offenderAt, family);
+  return record;
 }
 
 /** True when the record at `offset` names `address` (its first 4 or 16 bytes). */
 export function recordIsFrom(buf: Buffer, offset: number, address: Buffer): boolean {
-  return buf.compare(address, 0, address.length, offset, offset + address.length) === 0;
+  for (let i = 0; i < address.length; i++) if (buf[offset + i] !== address[i]) return false;
+  return true;
 }

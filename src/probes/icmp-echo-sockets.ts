@@ -1,9 +1,13 @@
-import { readRecord, recordIsFrom, RECORD_BYTES, type EchoRecord, type EchoSocketKind, type IcmpEchoAddon, type IpFamily, type OpenedSocket } from './icmp-echo-addon.js';
+import { readRecord, recordRttMs, RECORD_BYTES, RECORD_REPLY, type EchoRecord, type EchoSocketKind, type IcmpEchoAddon, type IpFamily, type OpenedSocket } from './icmp-echo-addon.js';
 
-/** An echo request waiting for its answer: records naming another address are not its own. */
+/**
+ * An echo request waiting for its answer. A record reaches it only when its sequence number is
+ * one the echo holds on this socket and `matches` says the record names the echo's target.
+ */
 export interface Echo {
-  address: Buffer;
-  onRecord(record: EchoRecord): void;
+  matches(records: Buffer, offset: number): boolean;
+  onReply(seq: number, rttMs: number): void;
+  onError(record: EchoRecord): void;
 }
 
 export interface EchoSocketOptions {
@@ -19,7 +23,9 @@ export interface EchoSocketOptions {
 /** One ICMP socket: hands out sequence numbers and routes each record to the echo that owns it. */
 export class EchoSocket {
   readonly opened: OpenedSocket;
-  private readonly echoes = new Map<number, Echo>();
+  // Indexed by sequence number: no hashing per request or reply.
+  private readonly echoes: (Echo | undefined)[] = new Array<Echo | undefined>(65_536).fill(undefined);
+  private held = 0;
   private nextSeq: number;
 
   constructor(
@@ -33,36 +39,47 @@ export class EchoSocket {
   }
 
   get full(): boolean {
-    return this.echoes.size >= this.options.seqsPerSocket;
+    return this.held >= this.options.seqsPerSocket;
   }
 
   get outstanding(): number {
-    return this.echoes.size;
+    return this.held;
   }
 
   register(echo: Echo): number {
-    while (this.echoes.has(this.nextSeq)) this.nextSeq = (this.nextSeq + 1) & 0xffff;
+    while (this.echoes[this.nextSeq] !== undefined) this.nextSeq = (this.nextSeq + 1) & 0xffff;
     const seq = this.nextSeq;
     this.nextSeq = (seq + 1) & 0xffff;
-    this.echoes.set(seq, echo);
+    this.echoes[seq] = echo;
+    this.held++;
     return seq;
   }
 
   release(seq: number): void {
-    this.echoes.delete(seq);
+    if (this.echoes[seq] === undefined) return;
+    this.echoes[seq] = undefined;
+    this.held--;
+  }
+
+  /** Every echo still waiting (once per sequence number it holds). */
+  waiting(): Echo[] {
+    return this.echoes.filter((e): e is Echo => e !== undefined);
   }
 
   close(): void {
-    this.echoes.clear();
+    this.echoes.fill(undefined);
+    this.held = 0;
     this.addon.close(this.opened.handle);
   }
 
   private onRecords(records: Buffer): void {
     for (let offset = 0; offset + RECORD_BYTES <= records.length; offset += RECORD_BYTES) {
-      const echo = this.echoes.get(records.readUInt16LE(offset + 16));
+      const seq = records[offset + 16]! | (records[offset + 17]! << 8);
+      const echo = this.echoes[seq];
       // A stale sequence number, or one now used for another address: not this echo's answer.
-      if (!echo || !recordIsFrom(records, offset, echo.address)) continue;
-      echo.onRecord(readRecord(records, offset, this.family));
+      if (echo === undefined || !echo.matches(records, offset)) continue;
+      if (records[offset + 18] === RECORD_REPLY) echo.onReply(seq, recordRttMs(records, offset));
+      else echo.onError(readRecord(records, offset, this.family));
     }
   }
 }
@@ -81,14 +98,21 @@ export class EchoSocketPool {
     if (first) this.sockets.push(first);
   }
 
-  /** Registers `echo` on a socket with a free sequence number; may throw the addon's open error. */
-  register(echo: Echo): { socket: EchoSocket; seq: number } {
+  /** A socket with a free sequence number (opening one if every open one is full); may throw the addon's open error. */
+  socketWithRoom(): EchoSocket {
+    const last = this.sockets[this.sockets.length - 1];
+    if (last && !last.full) return last;
     let socket = this.sockets.find((s) => !s.full);
     if (!socket) {
       socket = new EchoSocket(this.addon, this.family, this.kind, this.options);
       this.sockets.push(socket);
     }
-    return { socket, seq: socket.register(echo) };
+    return socket;
+  }
+
+  /** Every echo waiting on any of the sockets (an echo holding several sequence numbers comes more than once). */
+  waiting(): Echo[] {
+    return this.sockets.flatMap((s) => s.waiting());
   }
 
   get size(): number {
@@ -108,7 +132,8 @@ export class EchoSocketPool {
 export interface QueuedSend {
   socket: EchoSocket;
   seq: number;
-  address: Buffer;
+  /** Writes the target's 4 (IPv4) or 16 (IPv6) address bytes at `offset`. */
+  writeAddress(into: Buffer, offset: number): void;
   live(): boolean;
   /** errno 0: on the wire; otherwise the kernel refused it (ENETUNREACH, EPERM…). */
   onSent(errno: number): void;
@@ -196,7 +221,7 @@ export class EchoSender {
     const n = to - from;
     for (let k = 0; k < n; k++) {
       const s = batch[from + k]!;
-      s.address.copy(this.addresses, width * k);
+      s.writeAddress(this.addresses, width * k);
       this.seqs.writeUInt16LE(s.seq, 2 * k);
     }
     const consumed = this.addon.send(socket.opened.handle, this.addresses.subarray(0, width * n), this.seqs.subarray(0, 2 * n), this.errnos);

@@ -1,10 +1,11 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { probeFault, systemErrorCode, type ProbeErrorKind } from './errors.js';
-import { addressBytes, loadIcmpEchoAddon, type AddonLoad, type IpFamily } from './icmp-echo-addon.js';
+import { DeadlineQueue } from './deadline-queue.js';
+import { addressBytes, loadIcmpEchoAddon, parseIPv4, type AddonLoad, type IpFamily } from './icmp-echo-addon.js';
 import { EchoSender } from './icmp-echo-sockets.js';
 import { EchoSocketRefused, openEchoSockets, type ChosenSockets, type PermissionFacts, type SocketPreference } from './icmp-socket-kind.js';
-import { EchoCheck, type Outcome } from './native-icmp-check.js';
+import { CheckGroup, checkContext, EchoCheck, type Outcome } from './native-icmp-check.js';
 import type { Probe, ProbeResult, ProbeTarget } from './types.js';
 
 export interface NativeIcmpOptions {
@@ -56,10 +57,15 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
   const load = (opts.load ?? loadIcmpEchoAddon)();
   const socketOptions = { receiveBufferBytes: opts.receiveBufferBytes ?? 4 << 20, seqsPerSocket: opts.seqsPerSocket ?? 49_152 };
   const sender = load.ok ? new EchoSender(load.addon, opts.sendChunk ?? 256) : undefined;
+  const intervals = new DeadlineQueue<EchoCheck>(settings.intervalMs);
+  const silences = new DeadlineQueue<EchoCheck>(settings.timeoutMs);
+  const context = sender ? checkContext(settings, sender, intervals, silences) : undefined;
   const families = new Map<IpFamily, ChosenSockets | EchoSocketRefused>();
-  const live = new Set<EchoCheck>();
-  // Checks that start together share one budget signal (check-device.ts): one listener per signal, not per check.
-  const watched = new WeakMap<AbortSignal, Set<EchoCheck>>();
+  // Checks that start together share one budget signal (check-device.ts): one listener and one
+  // CheckGroup per signal, not per check; consecutive checks nearly always bring the same signal.
+  const groups = new WeakMap<AbortSignal, CheckGroup>();
+  let lastSignal: AbortSignal | undefined;
+  let lastGroup: CheckGroup | undefined;
 
   const socketsFor = (family: IpFamily): ChosenSockets | EchoSocketRefused => {
     let chosen = families.get(family);
@@ -74,37 +80,38 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
     return chosen!;
   };
 
-  const watch = (signal: AbortSignal, check: EchoCheck) => {
-    let checks = watched.get(signal);
-    if (!checks) {
-      const set = (checks = new Set());
-      watched.set(signal, set);
-      signal.addEventListener('abort', () => {
-        for (const c of set) c.settle(probeFault('aborted', c.where, 'ICMP check stopped: time budget spent', 0));
-      }, { once: true });
+  const groupOf = (signal: AbortSignal): CheckGroup => {
+    if (signal === lastSignal) return lastGroup!;
+    let group = groups.get(signal);
+    if (!group) {
+      const created = (group = new CheckGroup());
+      groups.set(signal, created);
+      signal.addEventListener('abort', () => created.abort(), { once: true });
     }
-    checks.add(check);
-    return checks;
+    lastSignal = signal;
+    lastGroup = group;
+    return group;
   };
 
-  const check = (address: Buffer, where: Where, started: number, signal: AbortSignal) =>
-    new Promise<ProbeResult>((resolve) => {
-      const family: IpFamily = address.length === 4 ? 4 : 6;
-      const chosen = socketsFor(family);
-      if (chosen instanceof EchoSocketRefused) {
-        resolve(probeFault(chosen.notPermitted ? 'icmp-not-permitted' : 'socket', where, chosen.message, Math.round(now() - started)));
-        return;
-      }
-      const done = (c: EchoCheck, result: ProbeResult) => {
-        live.delete(c);
-        watchers.delete(c);
-        resolve(result);
-      };
-      const c = new EchoCheck(address, family, chosen.pool, sender!, settings, where, started, done);
-      live.add(c);
-      const watchers = watch(signal, c);
-      c.start();
-    });
+  // The promise's executor hands its resolve function over here: no closure per check.
+  let captured: ((result: ProbeResult) => void) | undefined;
+  const capture = (resolve: (result: ProbeResult) => void) => {
+    captured = resolve;
+  };
+
+  const check = (v4: number, v6: Buffer | undefined, where: Where, started: number, signal: AbortSignal): Promise<ProbeResult> => {
+    const chosen = socketsFor(v6 ? 6 : 4);
+    if (chosen instanceof EchoSocketRefused) {
+      return Promise.resolve(probeFault(chosen.notPermitted ? 'icmp-not-permitted' : 'socket', where, chosen.message, Math.round(now() - started)));
+    }
+    const promise = new Promise<ProbeResult>(capture);
+    new EchoCheck(context!, chosen.pool, v4, v6, started, captured!, groupOf(signal)).start();
+    captured = undefined;
+    return promise;
+  };
+
+  const checkBytes = (bytes: Buffer, where: Where, started: number, signal: AbortSignal) =>
+    bytes.length === 4 ? check(bytes.readUInt32BE(0), undefined, where, started, signal) : check(-1, bytes, where, started, signal);
 
   /** A hostname: resolved first (the resolver's answer may be IPv4 or IPv6). */
   const checkName = async (host: string, where: Where, started: number, signal: AbortSignal): Promise<ProbeResult> => {
@@ -114,7 +121,7 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
     if ('fault' in resolved) return fail(resolved.fault);
     if ('down' in resolved) return { ...resolved.down, durationMs: Math.round(now() - started) };
     if (signal.aborted) return fail({ kind: 'aborted', detail: 'aborted while resolving the name' });
-    return check(resolved.bytes, where, started, signal);
+    return checkBytes(resolved.bytes, where, started, signal);
   };
 
   return {
@@ -125,8 +132,10 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
       const where: Where = { probe: 'icmp', deviceId: target.deviceId };
       if (!load.ok) return Promise.resolve(probeFault('addon-missing', where, load.reason, 0));
       if (signal.aborted) return Promise.resolve(probeFault('aborted', where, 'aborted before the first echo request', 0));
+      const v4 = parseIPv4(target.address);
+      if (v4 >= 0) return check(v4, undefined, where, started, signal);
       const address = addressBytes(target.address);
-      return address ? check(address, where, started, signal) : checkName(target.address, where, started, signal);
+      return address ? checkBytes(address, where, started, signal) : checkName(target.address, where, started, signal);
     },
     sockets() {
       const reports: EchoSocketReport[] = [];
@@ -136,7 +145,14 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
       return reports;
     },
     async close() {
-      for (const c of [...live]) c.settle({ kind: 'icmp', outcome: 'error', reason: 'aborted', detail: 'probe closed' });
+      for (const chosen of families.values()) {
+        if (chosen instanceof EchoSocketRefused) continue;
+        for (const echo of chosen.pool.waiting()) {
+          if (echo instanceof EchoCheck) echo.settle({ kind: 'icmp', outcome: 'error', reason: 'aborted', detail: 'probe closed', durationMs: 0 });
+        }
+      }
+      intervals.clear();
+      silences.clear();
       sender?.clear();
       for (const chosen of families.values()) if (!(chosen instanceof EchoSocketRefused)) chosen.pool.close();
       families.clear();

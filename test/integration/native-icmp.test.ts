@@ -41,6 +41,23 @@ describe.skipIf(!isRoot)('native ICMP engine on loopback (as root)', () => {
     await probe.close();
   });
 
+  it('checks sharing one budget signal end together when it aborts; checks on another signal are untouched', async () => {
+    const probe = createNativeIcmpProbe({ count: 3, timeoutMs: 500 });
+    const spent = new AbortController();
+    const other = new AbortController();
+    const address = (i: number) => (i % 10 === 9 ? '::1' : `127.5.${i >> 7}.${(i & 127) + 1}`);
+    const pending = Array.from({ length: 400 }, (_, i) => run(address(i), probe, i % 2 ? spent.signal : other.signal));
+    spent.abort(); // before the pacer's first turn: nothing of the spent group is on the wire yet
+    const results = await Promise.all(pending);
+    expect(results.filter((_, i) => i % 2 === 1).every((r) => r.outcome === 'error' && r.reason === 'aborted')).toBe(true);
+    expect(results.filter((_, i) => i % 2 === 0).every((r) => r.outcome === 'up')).toBe(true);
+    // Nothing was left behind: the same probe serves new checks, and an already spent signal ends a check at once.
+    expect(await run('127.5.9.1', probe, spent.signal)).toMatchObject({ outcome: 'error', reason: 'aborted' });
+    const again = await Promise.all(Array.from({ length: 100 }, (_, i) => run(address(i), probe)));
+    expect(again.every((r) => r.outcome === 'up')).toBe(true);
+    await probe.close();
+  });
+
   it('opens another socket when one runs out of sequence numbers, and every check still gets its own reply', async () => {
     const probe = createNativeIcmpProbe({ count: 1, timeoutMs: 1000, seqsPerSocket: 16 });
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => run(`127.2.${i >> 8}.${(i & 255) + 1}`, probe)));
@@ -80,6 +97,26 @@ console.log(JSON.stringify({ results, sockets: probe.sockets() }));
 await probe.close();
 `;
 
+// Many checks at once through the engine's shared timers: silent targets must time out after their
+// last request, answering ones must not, and one budget group aborted mid-wait ends as errors.
+const TIMERS_SCRIPT = `
+const { createNativeIcmpProbe } = await import('${DIST}/probes/native-icmp.js');
+const [silent4, silent6, router4, router6] = JSON.parse(process.argv[2]);
+const probe = createNativeIcmpProbe({ count: 2, timeoutMs: 300, intervalMs: 200 });
+const budget = AbortSignal.timeout(20000);
+const targets = Array.from({ length: 400 }, (_, i) => [silent4, router4, silent6, router6][i % 4]);
+const timed = await Promise.all(targets.map((address, i) => probe.run({ deviceId: i, address }, budget)));
+const patient = createNativeIcmpProbe({ count: 3, timeoutMs: 5000 });
+const group = new AbortController();
+const waiting = Array.from({ length: 100 }, (_, i) => patient.run({ deviceId: i, address: i % 2 ? silent4 : silent6 }, group.signal));
+const answered = await Promise.all(Array.from({ length: 100 }, (_, i) => patient.run({ deviceId: i, address: i % 2 ? router4 : router6 }, AbortSignal.timeout(20000))));
+group.abort();
+const aborted = await Promise.all(waiting);
+console.log(JSON.stringify({ targets, timed, answered, aborted }));
+await probe.close();
+await patient.close();
+`;
+
 // Sends 200 echoes, 5 ms apart, to one target while a system ping runs at it; counts what each echo got.
 const CROSSTALK_SCRIPT = `
 const { loadIcmpEchoAddon, addressBytes } = await import('${DIST}/probes/icmp-echo-addon.js');
@@ -92,8 +129,14 @@ const sender = new EchoSender(addon, 64);
 const address = addressBytes(target);
 const got = new Array(200).fill(0);
 for (let i = 0; i < 200; i++) {
-  const slot = pool.register({ address, onRecord: (r) => { got[i] += r.kind === 'reply' ? 1 : 100; } });
-  sender.enqueue({ ...slot, address, live: () => true, onSent: () => {} });
+  const socket = pool.socketWithRoom();
+  const echo = {
+    matches: (records, offset) => records.compare(address, 0, address.length, offset, offset + address.length) === 0,
+    onReply: () => { got[i] += 1; },
+    onError: () => { got[i] += 100; },
+  };
+  const seq = socket.register(echo);
+  sender.enqueue({ socket, seq, writeAddress: (into, offset) => address.copy(into, offset), live: () => true, onSent: () => {} });
   await new Promise((r) => setTimeout(r, 5));
 }
 await new Promise((r) => setTimeout(r, 300));
@@ -118,6 +161,7 @@ describe.skipIf(!canBuildLab())('native ICMP engine in network namespaces (needs
     chmodSync(dir, 0o755);
     writeFileSync(script('check.mjs'), CHECK_SCRIPT, { mode: 0o644 });
     writeFileSync(script('crosstalk.mjs'), CROSSTALK_SCRIPT, { mode: 0o644 });
+    writeFileSync(script('timers.mjs'), TIMERS_SCRIPT, { mode: 0o644 });
     lab = createIcmpLab('native');
   });
 
@@ -161,6 +205,35 @@ describe.skipIf(!canBuildLab())('native ICMP engine in network namespaces (needs
     const { verdict } = verdicts(ran.stdout);
     expect(verdict(LAB.v4.router)).toMatchObject({ outcome: 'error', reason: 'icmp-not-permitted' });
     expect(verdict(LAB.v4.router)!.detail).toMatch(/ping_group_range "1 0" does not admit .*CAP_NET_RAW not held/);
+  });
+
+  const expectTimers = (stdout: string) => {
+    const out = JSON.parse(stdout) as { targets: string[]; timed: ProbeResult[]; answered: ProbeResult[]; aborted: ProbeResult[] };
+    const silent = new Set<string>([LAB.v4.silent, LAB.v6.silent]);
+    out.targets.forEach((address, i) => {
+      const r = out.timed[i]!;
+      if (silent.has(address)) {
+        expect(r, address).toMatchObject({ outcome: 'down', reason: 'no-reply', detail: '0/2 replies' });
+        // Not before its second request (200 ms in) has waited its 300 ms (1 ms of timer slack, rounding).
+        expect(r.durationMs, address).toBeGreaterThanOrEqual(498);
+      } else expect(r, address).toMatchObject({ outcome: 'up', reason: 'ok', detail: 'reply to request 1 of 2' });
+    });
+    for (const r of out.answered) expect(r).toMatchObject({ outcome: 'up', reason: 'ok' });
+    for (const r of out.aborted) expect(r).toMatchObject({ outcome: 'error', reason: 'aborted' });
+  };
+
+  it('shared timers: 400 checks at once time out only after their last request, and an aborted group ends as errors (nobody, datagram)', () => {
+    lab.pingGroupRange('0 2147483647');
+    const ran = node(asNobody(lab, [process.execPath, script('timers.mjs'), JSON.stringify([LAB.v4.silent, LAB.v6.silent, LAB.v4.router, LAB.v6.router])]));
+    expect(ran.stderr).toBe('');
+    expectTimers(ran.stdout);
+  });
+
+  it('shared timers, the same on raw sockets (root)', () => {
+    lab.pingGroupRange('1 0');
+    const ran = node(['netns', 'exec', lab.prober, process.execPath, script('timers.mjs'), JSON.stringify([LAB.v4.silent, LAB.v6.silent, LAB.v4.router, LAB.v6.router])]);
+    expect(ran.stderr).toBe('');
+    expectTimers(ran.stdout);
   });
 
   // A system ping at the same target at the same time: each side must get exactly its own replies.
