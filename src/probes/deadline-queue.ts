@@ -5,6 +5,24 @@ export interface Due {
 
 const SLACK_MS = 1; // Node's timers run on libuv's millisecond clock, which may lag performance.now() by up to 1 ms.
 
+/** A timer this much later than asked means the event loop stalled (src/probes/snmp-timeouts.ts). */
+export const STALL_TOLERANCE_MS = 25;
+
+export interface DeadlineQueueOptions {
+  /**
+   * For deadlines that are verdicts ("no reply came"): a reply already in the socket must be read
+   * before the deadline is judged. libuv runs due timers *before* it polls sockets, so after a
+   * stall (CPU starvation, a GC pause, a long scrape) every due timeout would fire with its reply
+   * waiting in the receive buffer: a healthy device counted Down because the prober was busy.
+   * With this set, a timer that fired on time judges one turn later (setImmediate runs after the
+   * poll phase); one that fired late waits as long again and asks the same question then, so a
+   * loop that stays starved never reaches a verdict and the check's budget ends it as a
+   * prober-side error instead, as the SNMP probe does.
+   */
+  judgeAfterPoll?: boolean;
+  stallToleranceMs?: number;
+}
+
 /**
  * Timers that all wait the same `delayMs` (the native ICMP engine's interval between requests,
  * or its per-reply timeout), for thousands of checks a second. Because every entry waits the
@@ -27,13 +45,26 @@ export class DeadlineQueue<T extends Due> {
   private timer: NodeJS.Timeout | undefined;
   private timerRefed = false;
   private firing = false;
+  /** When the armed timer should fire (clock time), to tell a stalled loop from a punctual one. */
+  private armedFor = 0;
+  /** A verdict waits for the poll phase (judgeAfterPoll): no timer is armed meanwhile. */
+  private judging = false;
   private readonly fire = () => this.onTimer();
+  private readonly judge = () => {
+    this.judging = false;
+    this.fireDue();
+  };
+  private readonly judgeAfterPoll: boolean;
+  private readonly stallToleranceMs: number;
 
   constructor(
     readonly delayMs: number,
     private readonly clock: () => number = () => performance.now(),
     capacity = 1024,
+    options: DeadlineQueueOptions = {},
   ) {
+    this.judgeAfterPoll = options.judgeAfterPoll ?? false;
+    this.stallToleranceMs = options.stallToleranceMs ?? STALL_TOLERANCE_MS;
     let size = 16;
     while (size < capacity) size *= 2;
     this.items = new Array<T | undefined>(size).fill(undefined);
@@ -54,7 +85,8 @@ export class DeadlineQueue<T extends Due> {
     this.items[position & this.mask] = item;
     this.deadlines[position & this.mask] = at;
     if (!this.timer) {
-      if (!this.firing) this.arm(this.delayMs); // while firing, onTimer arms for the earliest entry
+      // While firing or judging, the earliest entry gets its timer when that ends.
+      if (!this.firing && !this.judging) this.arm(this.delayMs);
     } else if (!this.timerRefed) {
       this.timer.ref();
       this.timerRefed = true;
@@ -89,12 +121,26 @@ export class DeadlineQueue<T extends Due> {
   }
 
   private arm(delayMs: number): void {
-    this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(delayMs)));
+    const ms = Math.max(1, Math.ceil(delayMs));
+    this.armedFor = this.clock() + ms;
+    this.timer = setTimeout(this.fire, ms);
     this.timerRefed = true;
   }
 
   private onTimer(): void {
     this.timer = undefined;
+    if (!this.judgeAfterPoll) return this.fireDue();
+    const late = this.clock() - this.armedFor;
+    if (late > this.stallToleranceMs) {
+      // The loop stalled: what piled up in the sockets meanwhile is read before anything is judged.
+      this.arm(late);
+      return;
+    }
+    this.judging = true;
+    setImmediate(this.judge);
+  }
+
+  private fireDue(): void {
     this.firing = true;
     const now = this.clock();
     const end = this.tail; // entries added by due() wait for the next firing, even with a zero delay

@@ -58,7 +58,8 @@ export function createNativeIcmpProbe(opts: NativeIcmpOptions): NativeIcmpProbe 
   const socketOptions = { receiveBufferBytes: opts.receiveBufferBytes ?? 4 << 20, seqsPerSocket: opts.seqsPerSocket ?? 49_152 };
   const sender = load.ok ? new EchoSender(load.addon, opts.sendChunk ?? 256) : undefined;
   const intervals = new DeadlineQueue<EchoCheck>(settings.intervalMs);
-  const silences = new DeadlineQueue<EchoCheck>(settings.timeoutMs);
+  // "No reply" is a verdict against the device: a reply already waiting in a socket after a stall counts first.
+  const silences = new DeadlineQueue<EchoCheck>(settings.timeoutMs, undefined, undefined, { judgeAfterPoll: true });
   const context = sender ? checkContext(settings, sender, intervals, silences) : undefined;
   const families = new Map<IpFamily, ChosenSockets | EchoSocketRefused>();
   // Checks that start together share one budget signal (check-device.ts): one listener and one

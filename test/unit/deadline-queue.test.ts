@@ -122,4 +122,38 @@ describe('DeadlineQueue', () => {
       q.cancel(q.add(e), e);`);
     expect(live.stdout).toBe('live fired\n');
   });
+
+  // That a reply waiting in a socket is read before the verdict is shown with real sockets in
+  // test/integration/native-icmp-stall.test.ts; here, what a late timer does.
+  describe('judgeAfterPoll (verdict deadlines: "no reply came")', () => {
+    it('after a stall (the timer fired late) it judges nothing until a timer fires on time again', async () => {
+      const log: string[] = [];
+      let skew = 0;
+      const clock = () => performance.now() + skew;
+      const queue = new DeadlineQueue<Entry>(20, clock, undefined, { judgeAfterPoll: true });
+      const entry = new Entry('e', log);
+      queue.add(entry);
+      // The first firing reads a clock 200 ms on: the loop "stalled"; the queue waits as long again.
+      const stallAt = setTimeout(() => (skew += 200), 10);
+      await settle(60);
+      expect(log).toEqual([]);
+      await settle(250);
+      expect(log).toEqual(['e']);
+      clearTimeout(stallAt);
+    });
+
+    it('a loop that stays starved never reaches the verdict (the check budget ends the check instead)', async () => {
+      const log: string[] = [];
+      let skew = 0;
+      // Every look at the clock finds the timer 100 ms later than the last: the loop never catches up.
+      const queue = new DeadlineQueue<Entry>(10, () => performance.now() + (skew += 100), undefined, { judgeAfterPoll: true, stallToleranceMs: 25 });
+      const entry = new Entry('e', log);
+      const ticket = queue.add(entry);
+      await settle(150);
+      expect(log).toEqual([]);
+      queue.cancel(ticket, entry);
+      queue.clear();
+    });
+  });
 });
+
