@@ -1,3 +1,5 @@
+import { STALL_TOLERANCE_MS } from './stall.js';
+
 /** What a DeadlineQueue calls when an entry's deadline has passed. */
 export interface Due {
   due(): void;
@@ -5,8 +7,6 @@ export interface Due {
 
 const SLACK_MS = 1; // Node's timers run on libuv's millisecond clock, which may lag performance.now() by up to 1 ms.
 
-/** A timer this much later than asked means the event loop stalled (src/probes/snmp-timeouts.ts). */
-export const STALL_TOLERANCE_MS = 25;
 
 export interface DeadlineQueueOptions {
   /**

@@ -1,4 +1,5 @@
 import type snmp from 'net-snmp';
+import { STALL_TOLERANCE_MS } from './stall.js';
 import { armRequestTimer, replaceRequestTimer, type SnmpRequest } from './net-snmp-adapter.js';
 
 /**
@@ -23,7 +24,6 @@ export interface TimeoutOptions {
   stallToleranceMs?: number;
 }
 
-export const STALL_TOLERANCE_MS = 25;
 
 /** Makes `session` judge its request timeouts as above; returns the same session. */
 export function judgeTimeoutsAfterStalls<S extends snmp.Session>(session: S, opts: TimeoutOptions = {}): S {

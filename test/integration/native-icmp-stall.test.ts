@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createNativeIcmpProbe } from '../../src/probes/native-icmp.js';
+import { blockEventLoop } from '../support/event-loop.js';
 
 /**
  * A busy worker must not call a device Down because its own event loop was blocked when the
@@ -9,19 +10,6 @@ import { createNativeIcmpProbe } from '../../src/probes/native-icmp.js';
  */
 const isRoot = process.getuid?.() === 0;
 const TIMEOUT_MS = 200;
-
-/** Spins from the check phase, right after the engine's send (also from the check phase). */
-function blockEventLoop(ms: number): Promise<void> {
-  return new Promise((resolve) =>
-    setImmediate(() => {
-      const end = performance.now() + ms;
-      while (performance.now() < end) {
-        // spin
-      }
-      resolve();
-    }),
-  );
-}
 
 describe.skipIf(!isRoot)('native ICMP timeouts after an event-loop stall (real sockets, as root)', () => {
   it('a reply that arrived while the loop was blocked past the timeout counts: up, not no-reply', async () => {

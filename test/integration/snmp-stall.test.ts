@@ -7,6 +7,7 @@ import { closeSession, createSnmpProbe, perProbeSessions } from '../../src/probe
 import { judgeTimeoutsAfterStalls } from '../../src/probes/snmp-timeouts.js';
 import type { Probe, SnmpCredentials } from '../../src/probes/types.js';
 import { startSnmpAgent, type SnmpAgent } from '../support/snmp-agent.js';
+import { blockEventLoop } from '../support/event-loop.js';
 
 /**
  * A busy prober must not call a device Down because its own event loop was blocked when the
@@ -54,23 +55,6 @@ afterAll(async () => {
   relay?.kill();
   await agent?.close();
 });
-
-/**
- * Blocks this process's event loop, as a CPU-starved worker's loop is blocked: from the check
- * phase, as work done in an I/O callback would, so the next turn of the loop starts with the
- * timers that came due meanwhile.
- */
-function blockEventLoop(ms: number): Promise<void> {
-  return new Promise((resolve) =>
-    setImmediate(() => {
-      const end = performance.now() + ms;
-      while (performance.now() < end) {
-        // spin
-      }
-      resolve();
-    }),
-  );
-}
 
 /** Starts the GET, lets it leave (its timeout armed), then stalls past timeout and answer. */
 async function runThroughStall(probe: Probe) {
