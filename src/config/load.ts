@@ -72,7 +72,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<ConfigResul
   if (file.problems.length > 0) return { ok: false, problems: file.problems };
 
   const secrets = await resolveSecrets(file.layer, env, readFile);
-  const merged = [cadenceLayer(file.layer), redisLayer(file.layer, env), envLayer(env), secrets.layer].reduce(merge, merge(DEFAULTS, file.layer));
+  const merged = [cadenceLayer(file.layer), redisLayer(file.layer, env), envLayer(env), secrets.layer].reduce((acc: unknown, layer) => merge(acc, layer), overDefaults(DEFAULTS, file.layer));
   const result = validateConfig(merged, { requireInventory: options.requireInventory, role: options.role });
   const problems = [...secrets.problems, ...(result.ok ? [] : result.problems.map((p) => withEnvSource(p, env)))];
   return problems.length > 0 || !result.ok ? { ok: false, problems } : result;
@@ -204,17 +204,24 @@ function withEnvSource(problem: ConfigProblem, env: NodeJS.ProcessEnv): ConfigPr
 }
 
 /**
+ * The file over the defaults: as `merge`, except that whatever the file wrote replaces a default
+ * that is not a mapping. `organization: {acme: 12}` where the default is a list must reach
+ * validation ("must be a list"), not quietly leave the default list (no filter) in force.
+ */
+const overDefaults = (defaults: unknown, file: unknown): unknown => merge(defaults, file, false);
+
+/**
  * Deep merge of mappings; anything else (lists, scalars, Secrets, undefined) replaces. A section
  * the file broke (`inventory: [1, 2]`) stays broken so validation reports it, rather than being
- * papered over by an env override for one of its keys.
+ * papered over by an env override for one of its keys (`keepBrokenBase`).
  */
-function merge(base: unknown, override: unknown): unknown {
-  if (isMapping(override) && base !== undefined && !isMapping(base)) return base;
+function merge(base: unknown, override: unknown, keepBrokenBase = true): unknown {
+  if (keepBrokenBase && isMapping(override) && base !== undefined && !isMapping(base)) return base;
   // `status:` with every key commented out is YAML null: the section keeps its defaults.
   if (override === undefined && isMapping(base)) return base;
   if (!isMapping(base) || !isMapping(override)) return override;
   const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(override)) out[key] = merge(base[key], value);
+  for (const [key, value] of Object.entries(override)) out[key] = merge(base[key], value, keepBrokenBase);
   return out;
 }
 

@@ -128,6 +128,14 @@ describe('validation reports every problem at once', () => {
     expect(problems).toHaveLength(Object.keys(expected).length);
   });
 
+  it('reports a mapping written where a list belongs, instead of keeping the default list', async () => {
+    const yaml = 'inventory:\n  filters:\n    organization:\n      acme: 12\nworker:\n  groups:\n    site-a: true\nrouting:\n  rules:\n    organization: [12]\n';
+    const problems = expectProblems(await load(yaml));
+    expect(problemAt(problems, 'inventory.filters.organization')?.message).toMatch(/must be a list/);
+    expect(problemAt(problems, 'worker.groups')).toBeDefined();
+    expect(problemAt(problems, 'routing.rules')).toBeDefined();
+  });
+
   it('reports an unknown key instead of ignoring a typo, and suggests the right one', async () => {
     const problems = expectProblems(await load('status:\n  down_afer: 5\nprobs: {}\n'));
     expect(problemAt(problems, 'status.down_afer')?.message).toMatch(/not a known key \(did you mean "down_after"\?\)/);
