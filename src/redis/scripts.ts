@@ -64,19 +64,10 @@ end
 return 0
 `;
 
-// Compare-and-set on a version field: two workers can hold the same device only when a stalled
-// job is re-run, and then the later write must not clobber the earlier one silently.
-/** KEYS[1]=device state ARGV[1]=expected version ARGV[2]=ttl ms ARGV[3..]=field, value pairs → 1 when written. */
-export const DEVICE_STATE_CAS = `
-local v = redis.call('HGET', KEYS[1], 'v') or '0'
-if v ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', tostring(tonumber(v) + 1), unpack(ARGV, 3))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-`;
-
-// DEVICE_STATE_CAS for a probe job's devices in one call: one command instead of one per device
-// keeps the client's and the server's per-command costs off the per-check path.
+// Compare-and-set on a version field, for a probe job's devices in one call (one command, not
+// one per device, keeps the client's and the server's per-command costs off the per-check path).
+// Two workers hold the same device only when a stalled job is re-run, and then the later write
+// must not clobber the earlier one silently.
 /**
  * KEYS = device states; ARGV[1]=ttl ms, then per key: expected version, field count n, n
  * field/value items → one 1 (written) or 0 (version moved) per key.

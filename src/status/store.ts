@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../redis/keys.js';
 import { LuaScript } from '../redis/lua-script.js';
-import { DEVICE_STATE_CAS, DEVICE_STATES_CAS, DEVICE_STATES_READ } from '../redis/scripts.js';
+import { DEVICE_STATES_CAS, DEVICE_STATES_READ } from '../redis/scripts.js';
 import { applyCheck, SEEDED_REASON, type Check, type DeviceState, type DeviceStatus, type Thresholds, type Transition } from './machine.js';
 import { applyQuorumCheck, type QuorumRule, type Votes } from './quorum.js';
 
@@ -23,7 +23,6 @@ export interface Observation {
 }
 
 const MAX_CAS_ATTEMPTS = 8;
-const casOne = new LuaScript(DEVICE_STATE_CAS);
 const casMany = new LuaScript(DEVICE_STATES_CAS);
 const readMany = new LuaScript(DEVICE_STATES_READ);
 
@@ -76,10 +75,7 @@ export class StatusStore {
       planned.push({ raw, applied: await decide(raw, c, thresholds, holdDown) });
     }
     const args = [String(this.ttlMs)];
-    for (const p of planned) {
-      const fields = Object.entries(encode(p.applied.state)).flat();
-      args.push(p.raw.v ?? '0', String(fields.length), ...fields);
-    }
+    for (const p of planned) args.push(...casEntry(p.raw.v ?? '0', p.applied.state));
     // A failed batch write is retried device by device: each then reads and decides again.
     const written = ((await casMany.run(this.redis, keys, args).catch(() => [])) ?? []) as number[];
     return Promise.allSettled(
@@ -99,8 +95,15 @@ export class StatusStore {
   }
 
   private async cas(deviceId: number, version: string, state: StoredState): Promise<boolean> {
-    return (await casOne.run(this.redis, [this.key(deviceId)], [version, String(this.ttlMs), ...Object.entries(encode(state)).flat()])) === 1;
+    const [written] = (await casMany.run(this.redis, [this.key(deviceId)], [String(this.ttlMs), ...casEntry(version, state)])) as number[];
+    return written === 1;
   }
+}
+
+/** One device's part of DEVICE_STATES_CAS's arguments: the version read, then its fields counted. */
+function casEntry(version: string, state: StoredState): string[] {
+  const fields = Object.entries(encode(state)).flat();
+  return [version, String(fields.length), ...fields];
 }
 
 /** One device's check, with the inventory's status the sweep saw beside it. */
